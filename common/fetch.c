@@ -1,0 +1,221 @@
+/*
+ * fetch.c: one download with libcurl, blocking or on the hub.
+ *
+ * Blocking: curl_easy_perform() on one easy handle kept for the process,
+ * so its connection to the upstream is reused from one fetch to the next.
+ *
+ * Cooperative: the calling fiber adds an easy handle to one multi handle
+ * and suspends.  libcurl tells us which sockets and which timeout it cares
+ * about (socket_cb, timer_cb); we mirror them as libev watchers on the hub.
+ * When a watcher fires, curl_multi_socket_action() advances the transfers,
+ * and finished ones put their fiber on the ready queue (check_done).  No
+ * fiber ever runs inside a curl callback.  The multi handle keeps the
+ * connection cache, so connections are reused here too.
+ */
+#include <curl/curl.h>
+#include <ev.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fiber.h"
+#include "io.h"
+#include "util.h"
+
+static double fetch_timeout = 30;
+
+void fetch_set_timeout(double seconds)
+{
+	fetch_timeout = seconds;
+}
+
+static size_t drop_body(char *data, size_t size, size_t n, void *arg)
+{
+	(void)data;
+	struct fetch_result *r = arg;
+	r->bytes += size * n;
+	return size * n;
+}
+
+static void curl_once(void)
+{
+	static bool ready;
+	if (!ready && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		die("fetch: curl_global_init failed");
+	ready = true;
+}
+
+static CURL *easy_new(void)
+{
+	curl_once();
+	CURL *e = curl_easy_init();
+	if (!e)
+		die("fetch: curl_easy_init failed");
+	return e;
+}
+
+/* Everything both ways of fetching set on the handle before a transfer. */
+static void easy_setup(CURL *e, const char *url, struct fetch_result *r)
+{
+	memset(r, 0, sizeof *r);
+	r->start = now();
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, drop_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);	/* as requests.get */
+	curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(fetch_timeout * 1000));
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "workerlab");
+}
+
+/* Fill in r from a finished transfer; returns fetch()'s result. */
+static int easy_finish(CURL *e, CURLcode rc, struct fetch_result *r)
+{
+	r->end = now();
+	if (rc != CURLE_OK) {
+		r->status = 0;
+		r->timed_out = rc == CURLE_OPERATION_TIMEDOUT;
+		snprintf(r->error, sizeof r->error, "%s", curl_easy_strerror(rc));
+		return -1;
+	}
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
+	return (int)r->status;
+}
+
+static int fetch_blocking(const char *url, struct fetch_result *r)
+{
+	static CURL *easy;
+	if (!easy)
+		easy = easy_new();
+	easy_setup(easy, url, r);
+	return easy_finish(easy, curl_easy_perform(easy), r);
+}
+
+/* ---- cooperative: libcurl's multi_socket API on the hub ---- */
+
+struct transfer {		/* lives on the fetching fiber's stack */
+	fiber *f;
+	bool done;
+	CURLcode rc;
+};
+
+static CURLM *multi;
+static ev_timer multi_timer;
+static CURL *idle[64];		/* finished easy handles, kept for reuse */
+static int nidle;
+
+static void check_done(void)
+{
+	CURLMsg *m;
+	int left;
+	while ((m = curl_multi_info_read(multi, &left)) != NULL) {
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		struct transfer *t;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+		t->rc = m->data.result;
+		t->done = true;
+		fiber_wake(t->f);
+	}
+}
+
+static void on_socket_event(struct ev_loop *l, ev_io *w, int revents)
+{
+	(void)l;
+	int action = (revents & EV_READ ? CURL_CSELECT_IN : 0) |
+		     (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
+	int running;
+	curl_multi_socket_action(multi, w->fd, action, &running);
+	check_done();
+}
+
+static void on_timeout(struct ev_loop *l, ev_timer *w, int revents)
+{
+	(void)l, (void)w, (void)revents;
+	int running;
+	curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	check_done();
+}
+
+/* libcurl: "watch socket s for `what`" (or stop watching it). */
+static int socket_cb(CURL *e, curl_socket_t s, int what, void *userp, void *sockp)
+{
+	(void)e, (void)userp;
+	struct ev_loop *loop = fiber_loop();
+	ev_io *w = sockp;
+
+	if (what == CURL_POLL_REMOVE) {
+		if (w) {
+			ev_io_stop(loop, w);
+			free(w);
+			curl_multi_assign(multi, s, NULL);
+		}
+		return 0;
+	}
+	if (!w) {
+		w = xcalloc(1, sizeof *w);
+		curl_multi_assign(multi, s, w);
+	} else {
+		ev_io_stop(loop, w);
+	}
+	int events = (what & CURL_POLL_IN ? EV_READ : 0) |
+		     (what & CURL_POLL_OUT ? EV_WRITE : 0);
+	ev_io_init(w, on_socket_event, s, events);
+	ev_io_start(loop, w);
+	return 0;
+}
+
+/* libcurl: "call me back in timeout_ms" (-1: never mind). */
+static int timer_cb(CURLM *m, long timeout_ms, void *userp)
+{
+	(void)m, (void)userp;
+	struct ev_loop *loop = fiber_loop();
+	ev_timer_stop(loop, &multi_timer);
+	if (timeout_ms >= 0) {
+		ev_now_update(loop);
+		ev_timer_set(&multi_timer, timeout_ms / 1000.0, 0);
+		ev_timer_start(loop, &multi_timer);
+	}
+	return 0;
+}
+
+static void multi_init(void)
+{
+	if (multi)
+		return;
+	curl_once();
+	multi = curl_multi_init();
+	if (!multi)
+		die("fetch: curl_multi_init failed");
+	curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+	curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+	ev_timer_init(&multi_timer, on_timeout, 0, 0);
+}
+
+static int fetch_cooperative(const char *url, struct fetch_result *r)
+{
+	multi_init();
+	CURL *e = nidle > 0 ? idle[--nidle] : easy_new();
+	struct transfer t = { .f = fiber_self() };
+
+	easy_setup(e, url, r);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, &t);
+	CURLMcode mc = curl_multi_add_handle(multi, e);
+	if (mc != CURLM_OK)
+		die("fetch: curl_multi_add_handle: %s", curl_multi_strerror(mc));
+	while (!t.done)
+		fiber_suspend("fetch");
+	curl_multi_remove_handle(multi, e);
+	int status = easy_finish(e, t.rc, r);
+	if (nidle < (int)(sizeof idle / sizeof idle[0]))
+		idle[nidle++] = e;
+	else
+		curl_easy_cleanup(e);
+	return status;
+}
+
+int fetch(const char *url, struct fetch_result *r)
+{
+	return io_patched() ? fetch_cooperative(url, r) : fetch_blocking(url, r);
+}

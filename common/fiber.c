@@ -1,0 +1,367 @@
+/*
+ * fiber.c: stacks, context switches and the hub.
+ *
+ * Every switch goes through the hub: a waiting fiber switches to the hub,
+ * the hub switches to the next ready fiber.  That keeps the scheduling
+ * decision in one place (hub_main) and lets libev callbacks stay trivial.
+ */
+#include <ev.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "fiber.h"
+#include "util.h"
+
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#else
+#define VALGRIND_STACK_REGISTER(lo, hi) 0
+#define VALGRIND_STACK_DEREGISTER(id) ((void)(id))
+#endif
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#else
+#define __sanitizer_start_switch_fiber(save, lo, size) ((void)(save))
+#define __sanitizer_finish_switch_fiber(save, lo, size) ((void)(save))
+#endif
+
+enum { STACK_SIZE = 256 * 1024 };	/* libcurl runs on fiber stacks: be generous */
+
+struct fiber {
+	ucontext_t ctx;
+	void (*fn)(void *);
+	void *arg;
+	const char *name;
+	const char *state;	/* what it waits for; "running", "ready", ... */
+	char *map;		/* mmap'd region: guard page, then stack */
+	size_t map_size;
+	const void *stack_lo;	/* for AddressSanitizer's fiber switches */
+	size_t stack_size;
+	unsigned valgrind_id;
+	bool done, detached, suspended, queued;
+	fiber *joiner;		/* the fiber waiting in fiber_join, if any */
+	fiber *next;		/* ready queue link */
+};
+
+static fiber main_fiber = { .name = "main", .state = "running" };
+static fiber *hub;
+static fiber *current = &main_fiber;
+static fiber *previous;
+static fiber *ready_head, *ready_tail;
+static struct ev_loop *loop;
+static size_t page_size;
+static int live;
+
+static void hub_main(void);
+static void trampoline(void);
+static void catch_stack_overflow(void);
+
+static void ready_push(fiber *f)
+{
+	f->queued = true;
+	f->state = "ready";
+	f->next = NULL;
+	if (ready_tail)
+		ready_tail->next = f;
+	else
+		ready_head = f;
+	ready_tail = f;
+}
+
+static fiber *ready_pop(void)
+{
+	fiber *f = ready_head;
+	if (f) {
+		ready_head = f->next;
+		if (!ready_head)
+			ready_tail = NULL;
+		f->queued = false;
+	}
+	return f;
+}
+
+/* Give f a stack of its own, with one PROT_NONE page below it. */
+static void stack_alloc(fiber *f, void (*entry)(void))
+{
+	f->map_size = STACK_SIZE + page_size;
+	f->map = mmap(NULL, f->map_size, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (f->map == MAP_FAILED)
+		die("fiber: cannot map a stack for '%s'", f->name);
+	if (mprotect(f->map, page_size, PROT_NONE) != 0)
+		die("fiber: cannot protect the guard page of '%s'", f->name);
+	f->stack_lo = f->map + page_size;
+	f->stack_size = STACK_SIZE;
+	f->valgrind_id = VALGRIND_STACK_REGISTER(f->map + page_size,
+						 f->map + f->map_size);
+	if (getcontext(&f->ctx) != 0)
+		die("fiber: getcontext failed");
+	f->ctx.uc_stack.ss_sp = f->map + page_size;
+	f->ctx.uc_stack.ss_size = STACK_SIZE;
+	f->ctx.uc_link = NULL;
+	makecontext(&f->ctx, entry, 0);
+}
+
+static void init(void)
+{
+	if (hub)
+		return;
+	page_size = (size_t)sysconf(_SC_PAGESIZE);
+	loop = ev_default_loop(EVFLAG_AUTO);
+	if (!loop)
+		die("fiber: cannot start the libev loop");
+	hub = xcalloc(1, sizeof *hub);
+	hub->name = "hub";
+	stack_alloc(hub, hub_main);
+	catch_stack_overflow();
+}
+
+/* Leave the current fiber for `to`; returns when someone switches back. */
+static void switch_to(fiber *to)
+{
+	fiber *from = current;
+	void *fake_stack = NULL;
+
+	previous = from;
+	current = to;
+	to->state = "running";
+	__sanitizer_start_switch_fiber(from->done ? NULL : &fake_stack,
+				       to->stack_lo, to->stack_size);
+	if (swapcontext(&from->ctx, &to->ctx) != 0)
+		die("fiber: swapcontext failed");
+	__sanitizer_finish_switch_fiber(fake_stack, &previous->stack_lo,
+					&previous->stack_size);
+}
+
+/* The hub: run ready fibers; when none is ready, wait for libev events. */
+static void hub_main(void)
+{
+	__sanitizer_finish_switch_fiber(NULL, &previous->stack_lo,
+					&previous->stack_size);
+	for (;;) {
+		fiber *f;
+		while ((f = ready_pop()) != NULL) {
+			f->suspended = false;
+			switch_to(f);
+			if (f->done && f->detached)
+				fiber_join(f);	/* frees it; it is done */
+		}
+		if (!ev_run(loop, EVRUN_ONCE) && !ready_head)
+			die("fiber: deadlock: every fiber waits and no event "
+			    "can wake one (main is '%s')", main_fiber.state);
+	}
+}
+
+/* First frame of every spawned fiber. */
+static void trampoline(void)
+{
+	__sanitizer_finish_switch_fiber(NULL, &previous->stack_lo,
+					&previous->stack_size);
+	fiber *f = current;
+	f->fn(f->arg);
+	f->done = true;
+	f->state = "done";
+	if (f->joiner)
+		fiber_wake(f->joiner);
+	switch_to(hub);
+	die("fiber: finished fiber '%s' was resumed", f->name);
+}
+
+fiber *fiber_spawn(void (*fn)(void *), void *arg, const char *name)
+{
+	init();
+	fiber *f = xcalloc(1, sizeof *f);
+	f->fn = fn;
+	f->arg = arg;
+	f->name = name ? name : "fiber";
+	stack_alloc(f, trampoline);
+	live++;
+	f->suspended = true;
+	ready_push(f);
+	return f;
+}
+
+void fiber_suspend(const char *state)
+{
+	init();
+	if (current == hub)
+		die("fiber: the hub cannot wait (waiting for %s)", state);
+	current->state = state;
+	current->suspended = true;
+	switch_to(hub);
+}
+
+void fiber_wake(fiber *f)
+{
+	if (f->suspended && !f->queued && !f->done)
+		ready_push(f);
+}
+
+void fiber_join(fiber *f)
+{
+	if (f == current)
+		die("fiber: '%s' cannot join itself", f->name);
+	if (f->joiner && f->joiner != current)
+		die("fiber: '%s' is joined twice", f->name);
+	while (!f->done) {
+		f->joiner = current;
+		fiber_suspend("join");
+	}
+	VALGRIND_STACK_DEREGISTER(f->valgrind_id);
+	munmap(f->map, f->map_size);
+	memset(f, 0x5a, sizeof *f);	/* make a use after free show at once */
+	free(f);
+	live--;
+}
+
+void fiber_detach(fiber *f)
+{
+	if (f->done)
+		fiber_join(f);
+	else
+		f->detached = true;
+}
+
+void fiber_yield(void)
+{
+	init();
+	current->suspended = true;
+	ready_push(current);
+	switch_to(hub);
+}
+
+static void timer_fired(struct ev_loop *l, ev_timer *w, int revents)
+{
+	(void)l, (void)revents;
+	fiber_wake(w->data);
+}
+
+void fiber_sleep(double seconds)
+{
+	init();
+	ev_timer t;
+	ev_now_update(loop);	/* the fiber may have run a while: no stale "now" */
+	ev_timer_init(&t, timer_fired, seconds > 0 ? seconds : 0, 0);
+	t.data = current;
+	ev_timer_start(loop, &t);
+	fiber_suspend("sleep");
+	ev_timer_stop(loop, &t);
+}
+
+/* One wait on an fd, with its timeout; lives on the waiting fiber's stack. */
+struct fd_wait {
+	ev_io io;
+	ev_timer timer;
+	fiber *f;
+	int result;		/* WAITING until the first of the two fires */
+};
+enum { WAITING = -2 };
+
+static void fd_ready(struct ev_loop *l, ev_io *w, int revents)
+{
+	(void)l, (void)revents;
+	struct fd_wait *fw = w->data;
+	if (fw->result == WAITING)
+		fw->result = 1;
+	fiber_wake(fw->f);
+}
+
+static void fd_timeout(struct ev_loop *l, ev_timer *w, int revents)
+{
+	(void)l, (void)revents;
+	struct fd_wait *fw = w->data;
+	if (fw->result == WAITING)
+		fw->result = 0;
+	fiber_wake(fw->f);
+}
+
+int fiber_wait_fd(int fd, int events, double timeout)
+{
+	init();
+	struct fd_wait fw = { .f = current, .result = WAITING };
+
+	ev_io_init(&fw.io, fd_ready, fd, events);
+	fw.io.data = &fw;
+	ev_io_start(loop, &fw.io);
+	if (timeout >= 0) {
+		ev_now_update(loop);
+		ev_timer_init(&fw.timer, fd_timeout, timeout, 0);
+		fw.timer.data = &fw;
+		ev_timer_start(loop, &fw.timer);
+	}
+	fiber_suspend(events & FIBER_WRITE ? "write fd" : "read fd");
+	ev_io_stop(loop, &fw.io);
+	if (timeout >= 0)
+		ev_timer_stop(loop, &fw.timer);
+	return fw.result == WAITING ? -1 : fw.result;
+}
+
+fiber *fiber_self(void)
+{
+	return current;
+}
+
+const char *fiber_name(const fiber *f)
+{
+	return f->name;
+}
+
+const char *fiber_state(const fiber *f)
+{
+	return f->state;
+}
+
+struct ev_loop *fiber_loop(void)
+{
+	init();
+	return loop;
+}
+
+int fiber_count(void)
+{
+	return live;
+}
+
+/*
+ * Stack overflow: the fault lands in the guard page of the running fiber.
+ * The handler runs on its own signal stack (the fiber's is exhausted),
+ * names the fiber and aborts.  Any other fault keeps its default meaning.
+ */
+static void on_segv(int sig, siginfo_t *si, void *uctx)
+{
+	(void)uctx;
+	const char *addr = si->si_addr;
+	fiber *f = current;
+
+	if (f->map && addr >= f->map && addr < f->map + page_size) {
+		static const char msg[] = "fiber: stack overflow in fiber '";
+		write(2, msg, sizeof msg - 1);
+		write(2, f->name, strlen(f->name));
+		write(2, "'\n", 2);
+		signal(SIGABRT, SIG_DFL);
+		abort();
+	}
+	signal(sig, SIG_DFL);	/* return and fault again, the usual way */
+}
+
+static void catch_stack_overflow(void)
+{
+	static char altstack[64 * 1024];
+	stack_t ss = { .ss_sp = altstack, .ss_size = sizeof altstack };
+	struct sigaction sa;
+
+	if (sigaltstack(&ss, NULL) != 0)
+		die("fiber: sigaltstack failed");
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = on_segv;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSEGV, &sa, NULL);
+}

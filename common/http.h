@@ -1,0 +1,56 @@
+/*
+ * http: one HTTP/1.1 connection, from request bytes to response bytes.
+ *
+ * http_serve_connection() reads requests with Debian's http-parser, plus
+ * the few checks the parser leaves to its user, hands each good request to
+ * a handler, and writes the handler's response.  Bad input gets its 4xx
+ * answer and the connection is closed; it never ends the process.  The same
+ * code serves both workers: all its IO goes through io_*, so it blocks the
+ * process or only its fiber depending on io_patch().
+ */
+#ifndef HTTP_H
+#define HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum {
+	HTTP_MAX_HEAD = 8192,		/* request line + headers, else 431 */
+	HTTP_MAX_TARGET = 2048,		/* request target, else 414 */
+	HTTP_MAX_BODY = 64 * 1024,	/* else 413 */
+};
+
+struct http_request {
+	const char *method;		/* "GET", "HEAD", ... */
+	char path[HTTP_MAX_TARGET];	/* the target up to '?' */
+	const char *query;		/* after '?', or "" */
+	bool head;			/* HEAD: the answer has no body */
+};
+
+struct http_response {
+	int status;
+	const char *content_type;
+	const char *allow;		/* Allow header, for 405 */
+	char *body;			/* grown by http_printf */
+	size_t len, cap;
+};
+
+typedef void http_handler(const struct http_request *req,
+			  struct http_response *res);
+
+/* Answer requests on fd until the client is done, an error, or (when
+ * keep_alive is false) the first answer; then close fd.  timeout bounds
+ * how long a request may take to arrive, and each answer to leave. */
+void http_serve_connection(int fd, http_handler *handler, bool keep_alive,
+			   double timeout);
+
+/* Append to the response body, printf-style. */
+void http_printf(struct http_response *res, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Make res a short text/plain answer with the status's reason phrase. */
+void http_error(struct http_response *res, int status);
+
+const char *http_reason(int status);
+
+#endif

@@ -1,0 +1,114 @@
+/*
+ * io.c: sockets and sleep, blocking or cooperative.
+ *
+ * io_patch() flips one flag; each primitive consults it at the one moment it
+ * would wait (io_wait and io_sleep).  Everything else is the same code.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fiber.h"
+#include "io.h"
+#include "util.h"
+
+static bool patched;
+
+void io_patch(void)
+{
+	patched = true;
+}
+
+bool io_patched(void)
+{
+	return patched;
+}
+
+/* Seconds left until the deadline, or -1 for none. */
+static double time_left(double deadline)
+{
+	if (deadline == IO_FOREVER)
+		return -1;
+	double left = deadline - now();
+	return left > 0 ? left : 0;
+}
+
+static int poll_wait(int fd, int events, double timeout)
+{
+	struct pollfd p = { .fd = fd };
+	p.events = (events & FIBER_READ ? POLLIN : 0) |
+		   (events & FIBER_WRITE ? POLLOUT : 0);
+	int n = poll(&p, 1, timeout < 0 ? -1 : (int)(timeout * 1000 + 0.5));
+	return n < 0 ? -1 : n > 0;	/* poll sets EINTR itself */
+}
+
+int io_wait(int fd, int events, double deadline)
+{
+	double timeout = time_left(deadline);
+	int r = patched ? fiber_wait_fd(fd, events, timeout)
+			: poll_wait(fd, events, timeout);
+	if (r == 1)
+		return 1;
+	errno = r == 0 ? ETIMEDOUT : EINTR;
+	return -1;
+}
+
+static bool would_block(void)
+{
+	return errno == EAGAIN || errno == EWOULDBLOCK;
+}
+
+int io_accept(int listen_fd)
+{
+	for (;;) {
+		int fd = accept4(listen_fd, NULL, NULL,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0)
+			return fd;
+		if (errno == ECONNABORTED)
+			continue;	/* the client gave up first: next */
+		if (!would_block() || io_wait(listen_fd, FIBER_READ, IO_FOREVER) < 0)
+			return -1;
+	}
+}
+
+ssize_t io_read(int fd, void *buf, size_t len, double deadline)
+{
+	for (;;) {
+		ssize_t n = read(fd, buf, len);
+		if (n >= 0 || !would_block())
+			return n;
+		if (io_wait(fd, FIBER_READ, deadline) < 0)
+			return -1;
+	}
+}
+
+int io_write_all(int fd, const void *buf, size_t len, double deadline)
+{
+	const char *p = buf;
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+		} else if (n < 0 && !would_block()) {
+			return -1;
+		} else if (io_wait(fd, FIBER_WRITE, deadline) < 0) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void io_sleep(double seconds)
+{
+	if (patched) {
+		fiber_sleep(seconds);
+		return;
+	}
+	struct timespec ts = { (time_t)seconds,
+			       (long)((seconds - (time_t)seconds) * 1e9) };
+	nanosleep(&ts, NULL);
+}

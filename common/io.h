@@ -1,0 +1,64 @@
+/*
+ * io: the kit's IO primitives, and the switch that patches them.
+ *
+ * Every primitive here can wait in two ways.  Blocking, the default, waits
+ * the way plain POSIX calls and curl_easy_perform() do: the whole process
+ * stops until the IO is done, whatever fibers exist.  Cooperative, after
+ * io_patch(), waits by suspending only the calling fiber while the hub runs
+ * the others; fetch() is then driven by libcurl's multi interface on the
+ * hub's libev loop.  io_patch() is the C counterpart of gevent's
+ * monkey.patch_all(), which gunicorn's gevent worker calls when it starts:
+ * the code that calls these functions never knows which is in force.
+ *
+ * Every call has one shape (libtask's): try the system call; only when it
+ * would block, wait -- in poll() when blocking, in the hub when patched --
+ * and try again.  So sockets handed to io_* must be non-blocking, in both
+ * modes; io_accept() makes new ones so.
+ *
+ * Deadlines are absolute times on now()'s clock; IO_FOREVER means none.
+ * Errors come back as -1 with errno set: ETIMEDOUT when the deadline passed,
+ * EINTR when a signal or fiber_wake() ended the wait.
+ */
+#ifndef IO_H
+#define IO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define IO_FOREVER 0.0
+
+void io_patch(void);
+bool io_patched(void);
+
+/* Wait until fd is ready (FIBER_READ / FIBER_WRITE): 1 ready, -1 errno. */
+int io_wait(int fd, int events, double deadline);
+
+/* Accept one connection as a non-blocking socket, or -1 with errno. */
+int io_accept(int listen_fd);
+
+/* read(2) that waits for data until the deadline. */
+ssize_t io_read(int fd, void *buf, size_t len, double deadline);
+
+/* Write all of buf, or fail: 0 or -1 with errno.  Never raises SIGPIPE. */
+int io_write_all(int fd, const void *buf, size_t len, double deadline);
+
+void io_sleep(double seconds);
+
+/* One download, as the note's _download(url) does with requests.get(). */
+struct fetch_result {
+	long status;		/* HTTP status, 0 when the fetch failed */
+	double start, end;	/* now() when it began and when it ended */
+	size_t bytes;		/* body size; the body itself is dropped */
+	bool timed_out;		/* it failed because it took too long */
+	char error[256];	/* why it failed, "" when it did not */
+};
+
+/* GET url, following redirects, reusing connections to the same host.
+ * Returns the HTTP status, or -1 when no answer came (r->error says why). */
+int fetch(const char *url, struct fetch_result *r);
+
+/* Seconds one fetch may take in all (default 30). */
+void fetch_set_timeout(double seconds);
+
+#endif

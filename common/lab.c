@@ -1,0 +1,142 @@
+/*
+ * lab.c: options, simulator, banner, routing.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "io.h"
+#include "lab.h"
+#include "upstream.h"
+
+static http_handler *lab_hello;
+
+static void route(const struct http_request *req, struct http_response *res)
+{
+	if (strcmp(req->path, "/hello") != 0) {
+		http_error(res, 404);
+	} else if (strcmp(req->method, "GET") != 0 && !req->head) {
+		http_error(res, 405);
+		res->allow = "GET, HEAD";
+	} else {
+		lab_hello(req, res);
+	}
+}
+
+static void usage(FILE *out, const char *prog)
+{
+	fprintf(out,
+		"usage: %s [-b HOST:PORT] [--urls FILE] [--delay-scale F] "
+		"[--timeout S]\n"
+		"  -b HOST:PORT      listen here (default 127.0.0.1:12345; port 0: any)\n"
+		"  --urls FILE       fetch these URLs (one per line, # comments)\n"
+		"                    instead of the built-in upstream simulator\n"
+		"  --delay-scale F   multiply the simulator's delays by F (default 1)\n"
+		"  --timeout S       seconds a request may take to arrive (default 5)\n"
+		"                    and each fetch may take (6 times that)\n"
+		"  -h, --help        show this and exit\n", prog);
+}
+
+/* A positive number, or exit 2 naming the option and the value. */
+static double number_arg(const char *prog, const char *opt, const char *s)
+{
+	char *end;
+	double v = strtod(s, &end);
+	if (end == s || *end != '\0' || !(v > 0) || v > 1e6) {
+		fprintf(stderr, "%s: %s: '%s' is not a positive number\n", prog, opt, s);
+		exit(2);
+	}
+	return v;
+}
+
+struct options {
+	const char *bind;
+	const char *urls;
+	double scale;
+	double timeout;
+};
+
+static void parse(int argc, char **argv, struct options *o)
+{
+	static const struct option longs[] = {
+		{ "urls", required_argument, NULL, 'u' },
+		{ "delay-scale", required_argument, NULL, 's' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *prog = argv[0];
+	int c;
+
+	*o = (struct options){ "127.0.0.1:12345", NULL, 1.0, 5.0 };
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":b:h", longs, NULL)) != -1) {
+		switch (c) {
+		case 'b': o->bind = optarg; break;
+		case 'u': o->urls = optarg; break;
+		case 's': o->scale = number_arg(prog, "--delay-scale", optarg); break;
+		case 't': o->timeout = number_arg(prog, "--timeout", optarg); break;
+		case 'h': usage(stdout, prog); exit(0);
+		case ':':
+			fprintf(stderr, "%s: %s needs a value (try --help)\n",
+				prog, argv[optind - 1]);
+			exit(2);
+		default:
+			fprintf(stderr, "%s: unknown option '%s' (try --help)\n",
+				prog, argv[optind - 1]);
+			exit(2);
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "%s: unexpected argument '%s' (try --help)\n",
+			prog, argv[optind]);
+		exit(2);
+	}
+}
+
+int lab_main(int argc, char **argv, const char *name, const char *style,
+	     server_worker *worker, http_handler *hello)
+{
+	struct options o;
+	char err[512];
+
+	parse(argc, argv, &o);
+	setvbuf(stdout, NULL, _IOLBF, 0);	/* one log line at a time, even piped */
+	lab_hello = hello;
+	server_set_timeout(o.timeout);
+	fetch_set_timeout(6 * o.timeout);
+
+	if (o.urls && app_load_urls(o.urls, err, sizeof err) != 0) {
+		fprintf(stderr, "%s: --urls: %s\n", argv[0], err);
+		return 2;
+	}
+	if (!o.urls) {
+		/* before listening, so the child holds no copy of our socket */
+		int port = upstream_spawn(o.scale);
+		if (port < 0)
+			return 1;
+		app_use_simulator(port);
+		server_on_stop(upstream_kill);	/* in-flight fetches end at once */
+	}
+	int fd = server_listen(o.bind, err, sizeof err);
+	if (fd < 0) {
+		fprintf(stderr, "%s: %s\n", argv[0], err);
+		upstream_stop();
+		return 1;
+	}
+
+	int hostlen = (int)(strrchr(o.bind, ':') - o.bind);
+	printf("%s: %s worker, %s, %d URLs from %s; try: curl -s http://%.*s:%d/hello\n",
+	       name, worker == serve_sync ? "sync" : "evented", style,
+	       app_url_count(), o.urls ? o.urls : "the upstream simulator",
+	       hostlen ? hostlen : 9, hostlen ? o.bind : "127.0.0.1",
+	       server_port(fd));
+
+	int status = worker(fd, route);
+	upstream_stop();
+	close(fd);
+	return status;
+}

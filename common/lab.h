@@ -1,0 +1,20 @@
+/*
+ * lab: what every lab's main() does around its handler -- the C counterpart
+ * of the gunicorn command line in the note.
+ *
+ * lab_main() reads the options, starts the upstream simulator (unless
+ * --urls names real URLs), listens, prints one line saying what runs and
+ * where, routes GET/HEAD /hello to the lab's handler, and runs the worker
+ * until SIGINT or SIGTERM.  Then it stops the simulator and returns the
+ * exit status: 0 after a signal, 1 when it cannot start, 2 for bad usage.
+ */
+#ifndef LAB_H
+#define LAB_H
+
+#include "http.h"
+#include "server.h"
+
+int lab_main(int argc, char **argv, const char *name, const char *style,
+	     server_worker *worker, http_handler *hello);
+
+#endif

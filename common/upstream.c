@@ -1,0 +1,120 @@
+/*
+ * upstream.c: the simulator's handler and its child process.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "io.h"
+#include "server.h"
+#include "upstream.h"
+
+static const struct {
+	const char *path;
+	const char *site;	/* the note's site this path stands for */
+	double delay;
+} profile[] = {
+	{ "/qq", "www.qq.com", 0.15 },
+	{ "/163", "www.163.com", 0.15 },
+	{ "/example", "www.example.com", 0.25 },
+	{ "/nowamagic", "www.nowamagic.net/academy/detail/13321037", 0.40 },
+};
+
+static double scale = 1.0;
+static pid_t child;
+
+double upstream_delay(const char *path)
+{
+	for (size_t i = 0; i < sizeof profile / sizeof profile[0]; i++)
+		if (strcmp(path, profile[i].path) == 0)
+			return profile[i].delay;
+	return -1;
+}
+
+/* "/delay/<ms>" with 0 <= ms <= 60000: the delay in seconds, else -1. */
+static double delay_path(const char *path)
+{
+	const char *p = path + strlen("/delay/");
+	char *end;
+	if (strncmp(path, "/delay/", 7) != 0 || *p < '0' || *p > '9')
+		return -1;
+	errno = 0;
+	long ms = strtol(p, &end, 10);
+	if (*end != '\0' || errno || ms > 60000)
+		return -1;
+	return ms / 1000.0;
+}
+
+static void handle(const struct http_request *req, struct http_response *res)
+{
+	double delay = upstream_delay(req->path);
+	if (delay >= 0)
+		delay *= scale;
+	else
+		delay = delay_path(req->path);
+	if (delay < 0) {
+		http_error(res, 404);
+		return;
+	}
+	if (strcmp(req->method, "GET") != 0 && !req->head) {
+		http_error(res, 405);
+		res->allow = "GET, HEAD";
+		return;
+	}
+	io_sleep(delay);	/* cooperative: the upstream runs evented */
+	http_printf(res, "simulated %s after %.3fs\n", req->path, delay);
+}
+
+int upstream_serve(int listen_fd, double delay_scale)
+{
+	scale = delay_scale;
+	return serve_evented(listen_fd, handle);
+}
+
+int upstream_spawn(double delay_scale)
+{
+	char err[256];
+	int fd = server_listen("127.0.0.1:0", err, sizeof err);
+	if (fd < 0) {
+		fprintf(stderr, "upstream: %s\n", err);
+		return -1;
+	}
+	int port = server_port(fd);
+	pid_t parent = getpid();
+	fflush(NULL);		/* nothing buffered may be written twice */
+	child = fork();
+	if (child < 0) {
+		perror("upstream: fork");
+		close(fd);
+		return -1;
+	}
+	if (child == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)	/* the parent died before prctl */
+			_exit(0);
+		_exit(upstream_serve(fd, delay_scale));
+	}
+	close(fd);
+	return port;
+}
+
+void upstream_kill(void)
+{
+	if (child > 0)
+		kill(child, SIGTERM);
+}
+
+void upstream_stop(void)
+{
+	if (child <= 0)
+		return;
+	kill(child, SIGTERM);
+	while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+		;
+	child = 0;
+}

@@ -1,0 +1,18 @@
+/*
+ * util: the few helpers every module shares.
+ *
+ * now() is a monotonic clock in seconds, the one clock every timing in the
+ * kit is taken from.  die() is for broken invariants only: it prints the
+ * message and aborts, loudly, because continuing would hide a bug.  Errors a
+ * caller can act on (a bad client, a failed fetch) are returned, never die'd.
+ */
+#ifndef UTIL_H
+#define UTIL_H
+
+#include <stddef.h>
+
+double now(void);
+_Noreturn void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void *xcalloc(size_t n, size_t size);
+
+#endif

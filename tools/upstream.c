@@ -1,0 +1,64 @@
+/*
+ * upstream: the slow upstream simulator on its own, for instructors and
+ * tests.  The labs start their own copy; this one is for poking at it.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "server.h"
+#include "upstream.h"
+
+static void usage(FILE *out, const char *prog)
+{
+	fprintf(out, "usage: %s [-b HOST:PORT] [--delay-scale F]\n"
+		"  serves /qq /163 /example /nowamagic (the note's profile,\n"
+		"  delays times F) and /delay/<ms>; default 127.0.0.1:8000\n", prog);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "delay-scale", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *bind = "127.0.0.1:8000";
+	double scale = 1.0;
+	char *end;
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":b:h", longs, NULL)) != -1) {
+		switch (c) {
+		case 'b': bind = optarg; break;
+		case 's':
+			scale = strtod(optarg, &end);
+			if (end == optarg || *end || !(scale > 0)) {
+				fprintf(stderr, "%s: --delay-scale: '%s' is not a "
+					"positive number\n", argv[0], optarg);
+				return 2;
+			}
+			break;
+		case 'h': usage(stdout, argv[0]); return 0;
+		default:
+			fprintf(stderr, "%s: bad option '%s' (try --help)\n",
+				argv[0], argv[optind - 1]);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "%s: unexpected argument '%s'\n", argv[0], argv[optind]);
+		return 2;
+	}
+	char err[512];
+	int fd = server_listen(bind, err, sizeof err);
+	if (fd < 0) {
+		fprintf(stderr, "%s: %s\n", argv[0], err);
+		return 1;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	printf("upstream: delay scale %g, listening on port %d "
+	       "(/qq /163 /example /nowamagic /delay/<ms>)\n", scale, server_port(fd));
+	return upstream_serve(fd, scale);
+}
