@@ -79,7 +79,10 @@ static int easy_finish(CURL *e, CURLcode rc, struct fetch_result *r)
 		snprintf(r->error, sizeof r->error, "%s", curl_easy_strerror(rc));
 		return -1;
 	}
+	long connects = 0;
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
+	curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects);
+	r->reused = connects == 0;
 	return (int)r->status;
 }
 

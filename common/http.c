@@ -32,7 +32,7 @@ struct conn {
 static int fail(struct conn *c, int status)
 {
 	c->error = status;
-	return 1;		/* non-zero stops http_parser_execute */
+	return -1;	/* stops http_parser_execute (1 would mean "no body") */
 }
 
 static int on_begin(http_parser *p)

@@ -51,6 +51,7 @@ struct fetch_result {
 	double start, end;	/* now() when it began and when it ended */
 	size_t bytes;		/* body size; the body itself is dropped */
 	bool timed_out;		/* it failed because it took too long */
+	bool reused;		/* it went over a connection opened before */
 	char error[256];	/* why it failed, "" when it did not */
 };
 

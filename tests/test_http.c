@@ -1,0 +1,159 @@
+/*
+ * Request handling: http_serve_connection() on one end of a socketpair,
+ * the test playing the client on the other.  No server, no timing.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "http.h"
+
+static int calls;
+
+static void handler(const struct http_request *req, struct http_response *res)
+{
+	calls++;
+	http_printf(res, "%s %s ?%s\n", req->method, req->path, req->query);
+}
+
+/* Feed `request` to the server side, then return all it answered. */
+static const char *serve(const char *request, bool keep_alive, bool end_input)
+{
+	static char reply[65536];
+	int sv[2];
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	size_t len = strlen(request);
+	ck_assert_int_eq(write(sv[1], request, len), (ssize_t)len);
+	if (end_input)
+		shutdown(sv[1], SHUT_WR);
+	calls = 0;
+	http_serve_connection(sv[0], handler, keep_alive, 0.3);	/* closes sv[0] */
+	ssize_t n = read(sv[1], reply, sizeof reply - 1);
+	reply[n > 0 ? n : 0] = '\0';
+	close(sv[1]);
+	return reply;
+}
+
+static void starts_with(const char *reply, const char *status_line)
+{
+	ck_assert_msg(strncmp(reply, status_line, strlen(status_line)) == 0,
+		      "expected \"%s\", got: %.80s", status_line, reply);
+}
+
+START_TEST(a_good_request_reaches_the_handler)
+{
+	const char *r = serve("GET /hello?trace=1 HTTP/1.1\r\nHost: x\r\n\r\n", false, true);
+	starts_with(r, "HTTP/1.1 200 OK\r\n");
+	ck_assert_ptr_nonnull(strstr(r, "Connection: close\r\n"));
+	ck_assert_ptr_nonnull(strstr(r, "\r\n\r\nGET /hello ?trace=1\n"));
+	ck_assert_int_eq(calls, 1);
+}
+END_TEST
+
+START_TEST(garbage_gets_400_and_never_reaches_the_handler)
+{
+	starts_with(serve("\x01\x02 hello there\r\n\r\n", false, true),
+		    "HTTP/1.1 400 Bad Request\r\n");
+	ck_assert_int_eq(calls, 0);
+}
+END_TEST
+
+START_TEST(a_header_without_a_colon_gets_400)
+{
+	starts_with(serve("GET / HTTP/1.1\r\nHost x\r\n\r\n", false, true),
+		    "HTTP/1.1 400 ");
+}
+END_TEST
+
+START_TEST(an_unknown_http_version_gets_400)
+{
+	starts_with(serve("GET / HTTP/2.0\r\n\r\n", false, true), "HTTP/1.1 400 ");
+	starts_with(serve("GET / HTTP/1.7\r\n\r\n", false, true), "HTTP/1.1 400 ");
+}
+END_TEST
+
+START_TEST(an_absolute_target_gets_400)
+{
+	starts_with(serve("GET http://x/ HTTP/1.1\r\n\r\n", false, true), "HTTP/1.1 400 ");
+}
+END_TEST
+
+START_TEST(a_huge_header_gets_431)
+{
+	static char req[20000];
+	snprintf(req, sizeof req, "GET / HTTP/1.1\r\nX-Big: %0*d\r\n\r\n", 10000, 0);
+	starts_with(serve(req, false, true), "HTTP/1.1 431 ");
+	ck_assert_int_eq(calls, 0);
+}
+END_TEST
+
+START_TEST(head_gets_the_headers_without_the_body)
+{
+	const char *r = serve("HEAD /x HTTP/1.1\r\n\r\n", false, true);
+	starts_with(r, "HTTP/1.1 200 OK\r\n");
+	ck_assert_ptr_nonnull(strstr(r, "Content-Length: 10\r\n"));
+	ck_assert_str_eq(strstr(r, "\r\n\r\n"), "\r\n\r\n");
+}
+END_TEST
+
+START_TEST(pipelined_requests_are_answered_in_order)
+{
+	const char *r = serve("GET /one HTTP/1.1\r\n\r\nGET /two HTTP/1.1\r\n\r\n",
+			      true, true);
+	const char *one = strstr(r, "GET /one");
+	const char *two = strstr(r, "GET /two");
+	ck_assert_msg(one && two && one < two, "answers: %s", r);
+	ck_assert_int_eq(calls, 2);
+}
+END_TEST
+
+START_TEST(the_sync_worker_closes_after_one_answer)
+{
+	const char *r = serve("GET /one HTTP/1.1\r\n\r\nGET /two HTTP/1.1\r\n\r\n",
+			      false, true);
+	ck_assert_ptr_nonnull(strstr(r, "GET /one"));
+	ck_assert_ptr_null(strstr(r, "GET /two"));
+}
+END_TEST
+
+START_TEST(an_unfinished_request_gets_408_after_the_timeout)
+{
+	starts_with(serve("GET /slow HTTP/1.1\r\nHost:", false, false),
+		    "HTTP/1.1 408 ");
+	ck_assert_int_eq(calls, 0);
+}
+END_TEST
+
+START_TEST(a_client_that_sends_nothing_is_closed_quietly)
+{
+	ck_assert_str_eq(serve("", false, true), "");
+	ck_assert_str_eq(serve("", true, false), "");
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("http");
+	TCase *tc = tcase_create("requests");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, a_good_request_reaches_the_handler);
+	tcase_add_test(tc, garbage_gets_400_and_never_reaches_the_handler);
+	tcase_add_test(tc, a_header_without_a_colon_gets_400);
+	tcase_add_test(tc, an_unknown_http_version_gets_400);
+	tcase_add_test(tc, an_absolute_target_gets_400);
+	tcase_add_test(tc, a_huge_header_gets_431);
+	tcase_add_test(tc, head_gets_the_headers_without_the_body);
+	tcase_add_test(tc, pipelined_requests_are_answered_in_order);
+	tcase_add_test(tc, the_sync_worker_closes_after_one_answer);
+	tcase_add_test(tc, an_unfinished_request_gets_408_after_the_timeout);
+	tcase_add_test(tc, a_client_that_sends_nothing_is_closed_quietly);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

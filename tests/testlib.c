@@ -1,0 +1,347 @@
+/*
+ * testlib.c: start, talk to, and reap the programs under test.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testlib.h"
+#include "util.h"
+
+static pid_t started[64];
+static int nstarted;
+
+/* atexit: whatever a test left running is killed and reaped. */
+static void reap_all(void)
+{
+	for (int i = 0; i < nstarted; i++) {
+		if (started[i] > 0) {
+			kill(started[i], SIGKILL);
+			waitpid(started[i], NULL, 0);
+		}
+	}
+	nstarted = 0;
+}
+
+static void forget(pid_t pid)
+{
+	for (int i = 0; i < nstarted; i++)
+		if (started[i] == pid)
+			started[i] = 0;
+}
+
+static pid_t spawn(const char *prog, const char *const args[], int *out, int *err)
+{
+	static bool registered;
+	const char *dir = getenv("LAB_BIN") ? getenv("LAB_BIN") : ".";
+	char path[512];
+	const char *argv[32];
+	int o[2], e[2];
+	int n = 0;
+
+	if (!registered) {
+		atexit(reap_all);
+		signal(SIGPIPE, SIG_IGN);
+		registered = true;
+	}
+	snprintf(path, sizeof path, "%s/%s", dir, prog);
+	argv[n++] = path;
+	for (int i = 0; args && args[i] && n < 31; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	ck_assert_int_eq(pipe2(o, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(e, O_CLOEXEC), 0);
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		dup2(o[1], 1);
+		dup2(e[1], 2);
+		execv(path, (char **)argv);
+		fprintf(stderr, "cannot run %s: %m\n", path);
+		_exit(127);
+	}
+	close(o[1]);
+	close(e[1]);
+	*out = o[0];
+	*err = e[0];
+	if (nstarted < 64)
+		started[nstarted++] = pid;
+	return pid;
+}
+
+/* The port in the first "http://HOST:PORT/" of line, or -1. */
+static int port_in(const char *line)
+{
+	const char *p = strstr(line, "http://");
+	if (!p)
+		return -1;
+	const char *slash = strchr(p + 7, '/');
+	if (!slash)
+		return -1;
+	const char *colon = slash;
+	while (colon > p + 7 && colon[-1] != ':')
+		colon--;
+	return colon > p + 7 ? atoi(colon) : -1;
+}
+
+/* Append what fd has to buf, waiting until `want` is in it or time is up. */
+static bool read_until(int fd, const char *want, double seconds, char *buf, size_t len)
+{
+	size_t used = strlen(buf);
+	double end = now() + seconds;
+	while (!strstr(buf, want)) {
+		double left = end - now();
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		if (left <= 0 || poll(&pfd, 1, (int)(left * 1000) + 1) <= 0)
+			return false;
+		ssize_t n = read(fd, buf + used, len - used - 1);
+		if (n <= 0)
+			return false;
+		used += (size_t)n;
+		buf[used] = '\0';
+		if (used + 1 >= len)
+			return strstr(buf, want) != NULL;
+	}
+	return true;
+}
+
+void tl_start(struct tl_proc *p, const char *prog, const char *const args[])
+{
+	memset(p, 0, sizeof *p);
+	p->pid = spawn(prog, args, &p->out, &p->err);
+	bool ok = read_until(p->out, "\n", 10, p->banner, sizeof p->banner);
+	ck_assert_msg(ok, "%s printed no banner line within 10 s", prog);
+	p->port = port_in(p->banner);
+	ck_assert_msg(p->port > 0, "no http://HOST:PORT/ in the banner: %s", p->banner);
+}
+
+/* Is pid gone: no such process, or a zombie nobody has reaped yet? */
+static bool gone(pid_t pid)
+{
+	char path[64], stat[256];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return true;
+	size_t n = fread(stat, 1, sizeof stat - 1, f);
+	fclose(f);
+	stat[n] = '\0';
+	const char *paren = strrchr(stat, ')');
+	return !paren || paren[2] == 'Z' || paren[2] == 'X';
+}
+
+/* Wait up to `seconds` for pid to end; reap it when it is our child. */
+static bool wait_exit(pid_t pid, double seconds, int *status)
+{
+	double end = now() + seconds;
+	for (;;) {
+		pid_t r = waitpid(pid, status, WNOHANG);
+		if (r == pid) {
+			forget(pid);
+			return true;
+		}
+		if (r < 0 && errno == ECHILD && gone(pid))
+			return true;
+		if (now() > end)
+			return false;
+		usleep(10000);
+	}
+}
+
+bool tl_wait_gone(pid_t pid, double seconds)
+{
+	int status;
+	return wait_exit(pid, seconds, &status);
+}
+
+int tl_run(const char *prog, const char *const args[], char *err, size_t errlen)
+{
+	int out, efd, status = 0;
+	pid_t pid = spawn(prog, args, &out, &efd);
+	err[0] = '\0';
+	read_until(efd, "\n", 5, err, errlen);
+	ck_assert_msg(wait_exit(pid, 5, &status), "%s did not exit within 5 s", prog);
+	close(out);
+	close(efd);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+double tl_stop(struct tl_proc *p)
+{
+	int status;
+	double start = now();
+	kill(p->pid, SIGTERM);
+	bool ok = wait_exit(p->pid, 2, &status);
+	double took = now() - start;
+	if (!ok) {
+		kill(p->pid, SIGKILL);
+		wait_exit(p->pid, 5, &status);
+	}
+	close(p->out);
+	close(p->err);
+	return ok ? took : -1;
+}
+
+pid_t tl_child_of(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
+	FILE *f = fopen(path, "r");
+	int child = -1;
+	if (f) {
+		if (fscanf(f, "%d", &child) != 1)
+			child = -1;
+		fclose(f);
+	}
+	return child;
+}
+
+bool tl_read_until(struct tl_proc *p, const char *want, double seconds,
+		   char *buf, size_t len)
+{
+	buf[0] = '\0';
+	return read_until(p->out, want, seconds, buf, len);
+}
+
+static int connect_to(int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_msg(connect(fd, (struct sockaddr *)&a, sizeof a) == 0,
+		      "cannot connect to 127.0.0.1:%d: %s", port, strerror(errno));
+	return fd;
+}
+
+/* Split what arrived into status, head and body. */
+static void parse_reply(const char *buf, size_t len, struct tl_reply *r)
+{
+	const char *end = strstr(buf, "\r\n\r\n");
+	r->status = 0;
+	if (strncmp(buf, "HTTP/1.", 7) == 0 && len > 12)
+		r->status = atoi(buf + 9);
+	if (!end)
+		return;
+	size_t hl = (size_t)(end - buf);
+	if (hl >= sizeof r->head)
+		hl = sizeof r->head - 1;
+	memcpy(r->head, buf, hl);
+	r->head[hl] = '\0';
+	snprintf(r->body, sizeof r->body, "%s", end + 4);
+}
+
+void tl_raw(int port, const char *bytes, size_t len, double timeout,
+	    struct tl_reply *r)
+{
+	static char buf[65536];
+	size_t used = 0;
+	memset(r, 0, sizeof *r);
+	int fd = connect_to(port);
+	double start = now(), end = start + timeout;
+	if (len)
+		ck_assert_int_eq(send(fd, bytes, len, MSG_NOSIGNAL), (ssize_t)len);
+	while (used < sizeof buf - 1) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		double left = end - now();
+		if (left <= 0 || poll(&pfd, 1, (int)(left * 1000) + 1) <= 0)
+			break;
+		ssize_t n = read(fd, buf + used, sizeof buf - 1 - used);
+		if (n <= 0) {
+			r->closed = true;
+			break;
+		}
+		used += (size_t)n;
+	}
+	buf[used] = '\0';
+	r->seconds = now() - start;
+	close(fd);
+	parse_reply(buf, used, r);
+}
+
+void tl_get(int port, const char *path, struct tl_reply *r)
+{
+	char req[1024];
+	int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+			 "Connection: close\r\n\r\n", path);
+	tl_raw(port, req, (size_t)n, 30, r);
+}
+
+static int by_value(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+int tl_get_many(int port, const char *path, int n, double *ends)
+{
+	struct pollfd pfd[64];
+	char buf[64][256];
+	char req[512];
+	int ok = 0, open = n;
+	int len = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+			   "Connection: close\r\n\r\n", path);
+
+	ck_assert_int_le(n, 64);
+	for (int i = 0; i < n; i++) {
+		pfd[i] = (struct pollfd){ .fd = connect_to(port), .events = POLLIN };
+		buf[i][0] = '\0';
+	}
+	double start = now();
+	for (int i = 0; i < n; i++)
+		ck_assert_int_eq(send(pfd[i].fd, req, len, MSG_NOSIGNAL), len);
+	while (open > 0 && now() - start < 60) {
+		ck_assert_int_ge(poll(pfd, n, 1000), 0);
+		for (int i = 0; i < n; i++) {
+			if (pfd[i].fd < 0 || !pfd[i].revents)
+				continue;
+			size_t used = strlen(buf[i]);
+			ssize_t got = read(pfd[i].fd, buf[i] + used, sizeof buf[i] - 1 - used);
+			if (got > 0 && used + (size_t)got < sizeof buf[i] - 1) {
+				buf[i][used + (size_t)got] = '\0';
+				continue;
+			}
+			ends[i] = now() - start;	/* closed (or more than we keep) */
+			ok += strncmp(buf[i], "HTTP/1.1 200", 12) == 0;
+			close(pfd[i].fd);
+			pfd[i].fd = -1;
+			open--;
+		}
+	}
+	ck_assert_msg(open == 0, "%d of %d requests got no answer within 60 s", open, n);
+	qsort(ends, (size_t)n, sizeof *ends, by_value);
+	return ok;
+}
+
+bool tl_header(const struct tl_reply *r, const char *name, char *out, size_t len)
+{
+	size_t nl = strlen(name);
+	for (const char *line = strstr(r->head, "\r\n"); line; line = strstr(line + 2, "\r\n")) {
+		const char *h = line + 2;
+		if (strncasecmp(h, name, nl) == 0 && h[nl] == ':') {
+			const char *v = h + nl + 1;
+			while (*v == ' ')
+				v++;
+			size_t vl = strcspn(v, "\r\n");
+			snprintf(out, len, "%.*s", (int)vl, v);
+			return true;
+		}
+	}
+	return false;
+}

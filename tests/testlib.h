@@ -1,0 +1,73 @@
+/*
+ * testlib: what the Check suites share.
+ *
+ * Programs under test are started with a pipe on stdout; tl_start() reads
+ * their first line (the banner) and takes the port from the URL in it, so
+ * every server runs on an ephemeral loopback port.  Every process started
+ * here is killed and reaped when the test process exits, however it exits,
+ * and dies by itself (PR_SET_PDEATHSIG) if the test process is killed.
+ */
+#ifndef TESTLIB_H
+#define TESTLIB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct tl_proc {
+	pid_t pid;
+	int port;
+	int out;		/* read end of its stdout */
+	int err;		/* read end of its stderr */
+	char banner[512];
+};
+
+/* Start $LAB_BIN/prog (LAB_BIN defaults to ".") with the given arguments
+ * (NULL-terminated); wait for its banner.  Fails the test if none comes. */
+void tl_start(struct tl_proc *p, const char *prog, const char *const args[]);
+
+/* Run $LAB_BIN/prog to completion; its exit status, stderr in err. */
+int tl_run(const char *prog, const char *const args[], char *err, size_t errlen);
+
+/* SIGTERM, then SIGKILL after 2 s; reaps it.  Returns seconds it took to
+ * exit after SIGTERM, or -1 if it had to be killed. */
+double tl_stop(struct tl_proc *p);
+
+/* Wait up to `seconds` for pid to exit; reap it if it is our child.
+ * Returns true when it is gone (a zombie of someone else counts as gone). */
+bool tl_wait_gone(pid_t pid, double seconds);
+
+/* The first child process of pid, or -1. */
+pid_t tl_child_of(pid_t pid);
+
+/* Read what the process wrote on stdout so far (waiting up to `seconds`
+ * for `want` to appear); returns whether it appeared. */
+bool tl_read_until(struct tl_proc *p, const char *want, double seconds,
+		   char *buf, size_t len);
+
+/* A response: status, headers and body as received. */
+struct tl_reply {
+	int status;		/* 0: no HTTP answer */
+	char head[2048];
+	char body[8192];
+	bool closed;		/* the server closed the connection */
+	double seconds;		/* from send to the end of the answer */
+};
+
+/* Send raw bytes on a new connection and read until the server closes it
+ * or `timeout` passes. */
+void tl_raw(int port, const char *bytes, size_t len, double timeout,
+	    struct tl_reply *r);
+
+/* GET path with "Connection: close". */
+void tl_get(int port, const char *path, struct tl_reply *r);
+
+/* Send n GETs at once on n connections; ends[i] is when the i-th finished
+ * (seconds since they were sent), sorted ascending.  Returns how many
+ * answered 200. */
+int tl_get_many(int port, const char *path, int n, double *ends);
+
+/* The value of header name in r->head, copied to out, or false. */
+bool tl_header(const struct tl_reply *r, const char *name, char *out, size_t len);
+
+#endif
