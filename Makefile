@@ -2,7 +2,8 @@
 #
 #   make            build lab1..lab4 and upstream, here at the top
 #   make lab4       build one lab (then: ./lab4)
-#   make test       build, then run the Check suites (same as: make check)
+#   make test       build, then run the Check suites (same as: make check),
+#                   first as built, then again under ASan + UBSan (make asan)
 #   make deps       install the Debian packages the build needs
 #   make clean      remove everything the build made
 #
@@ -25,7 +26,8 @@ PROGRAMS := $(BIN)/lab1 $(BIN)/lab2 $(BIN)/lab3 $(BIN)/lab4 $(BIN)/upstream
 TESTS    := fiber io http labs
 TEST_BIN := $(TESTS:%=$(BUILD)/tests/test_%)
 
-.PHONY: all test check deps clean
+.PHONY: all test check test-here asan deps clean
+.SECONDARY:
 all: $(PROGRAMS)
 
 $(BIN)/lab1: $(BUILD)/lab1-sync/main.o $(COMMON_O)
@@ -43,16 +45,27 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(WARNINGS) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-# The lab tests start ./lab1 .. ./lab4 from $(BIN).
-test check: $(PROGRAMS) $(TEST_BIN)
+# The lab tests start lab1 .. lab4 from $(BIN).
+test-here: $(PROGRAMS) $(TEST_BIN)
 	@for t in $(TEST_BIN); do \
 		echo "== $$t"; LAB_BIN=$(BIN) $$t || exit 1; \
 	done
+
+test check: test-here asan
+
+# The same sources and suites built with AddressSanitizer and
+# UndefinedBehaviorSanitizer, in a folder of their own.  (The one place this
+# Makefile calls make again: a second build of everything, other flags.)
+SANITIZE := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	    -fno-sanitize-recover=undefined
+asan:
+	$(MAKE) BUILD=build/asan BIN=build/asan CFLAGS="$(SANITIZE)" \
+		LDFLAGS="$(LDFLAGS) -fsanitize=address,undefined" test-here
 
 deps:
 	@sh tools/deps.sh
 
 clean:
-	rm -rf $(BUILD) $(PROGRAMS)
+	rm -rf build $(PROGRAMS)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

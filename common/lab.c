@@ -75,7 +75,14 @@ static void parse(int argc, char **argv, struct options *o)
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":b:h", longs, NULL)) != -1) {
 		switch (c) {
-		case 'b': o->bind = optarg; break;
+		case 'b':
+			o->bind = optarg;
+			if (!strchr(optarg, ':')) {
+				fprintf(stderr, "%s: -b: '%s' is not HOST:PORT\n",
+					prog, optarg);
+				exit(2);
+			}
+			break;
 		case 'u': o->urls = optarg; break;
 		case 's': o->scale = number_arg(prog, "--delay-scale", optarg); break;
 		case 't': o->timeout = number_arg(prog, "--timeout", optarg); break;

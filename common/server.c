@@ -21,6 +21,7 @@
 #include "fiber.h"
 #include "io.h"
 #include "server.h"
+#include "util.h"
 
 static volatile sig_atomic_t stopping;
 static void (*stop_hook)(void);
@@ -72,16 +73,56 @@ int serve_sync(int listen_fd, http_handler *handler)
 	return 0;
 }
 
+/* Connections in flight in the evented worker, so that stopping can wake
+ * them and wait for them. */
 struct connection {
 	int fd;
 	http_handler *handler;
+	fiber *fiber;
+	struct connection *prev, *next;
 };
+static struct connection *live;
 
 static void connection_fiber(void *arg)
 {
 	struct connection *c = arg;
 	http_serve_connection(c->fd, c->handler, true, timeout);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		live = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
 	free(c);
+}
+
+static void start_connection(int fd, http_handler *handler)
+{
+	struct connection *c = calloc(1, sizeof *c);
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->fd = fd;
+	c->handler = handler;
+	c->next = live;
+	if (live)
+		live->prev = c;
+	live = c;
+	c->fiber = fiber_spawn(connection_fiber, c, "connection");
+	fiber_detach(c->fiber);
+}
+
+/* Wake every connection: those waiting for a request give up at once
+ * (EINTR), those in the middle of one finish it.  Wait for them for at
+ * most `grace` seconds; whatever is left ends with the process. */
+static void finish_connections(double grace)
+{
+	double deadline = now() + grace;
+	for (struct connection *c = live; c; c = c->next)
+		fiber_wake(c->fiber);
+	while (live && now() < deadline)
+		fiber_sleep(0.01);
 }
 
 static fiber *acceptor;
@@ -106,19 +147,12 @@ int serve_evented(int listen_fd, http_handler *handler)
 
 	while (!stopping) {
 		int fd = io_accept(listen_fd);
-		if (fd < 0) {
+		if (fd < 0)
 			accept_failed();
-			continue;
-		}
-		struct connection *c = malloc(sizeof *c);
-		if (!c) {
-			close(fd);
-			continue;
-		}
-		c->fd = fd;
-		c->handler = handler;
-		fiber_detach(fiber_spawn(connection_fiber, c, "connection"));
+		else
+			start_connection(fd, handler);
 	}
+	finish_connections(0.5);
 	return 0;
 }
 

@@ -103,17 +103,20 @@ int upstream_spawn(double delay_scale)
 	return port;
 }
 
+/* SIGKILL, not SIGTERM: the simulator has nothing to save, and when it
+ * vanishes at once every fetch still waiting on it fails at once too, so
+ * the lab stops promptly instead of being handed one more answer. */
 void upstream_kill(void)
 {
 	if (child > 0)
-		kill(child, SIGTERM);
+		kill(child, SIGKILL);
 }
 
 void upstream_stop(void)
 {
 	if (child <= 0)
 		return;
-	kill(child, SIGTERM);
+	upstream_kill();
 	while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
 		;
 	child = 0;

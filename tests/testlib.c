@@ -175,7 +175,7 @@ int tl_run(const char *prog, const char *const args[], char *err, size_t errlen)
 	int out, efd, status = 0;
 	pid_t pid = spawn(prog, args, &out, &efd);
 	err[0] = '\0';
-	read_until(efd, "\n", 5, err, errlen);
+	read_until(efd, "\n\n\n", 5, err, errlen);	/* all of it, until EOF */
 	ck_assert_msg(wait_exit(pid, 5, &status), "%s did not exit within 5 s", prog);
 	close(out);
 	close(efd);
@@ -184,7 +184,7 @@ int tl_run(const char *prog, const char *const args[], char *err, size_t errlen)
 
 double tl_stop(struct tl_proc *p)
 {
-	int status;
+	int status = 0;
 	double start = now();
 	kill(p->pid, SIGTERM);
 	bool ok = wait_exit(p->pid, 2, &status);
@@ -193,9 +193,15 @@ double tl_stop(struct tl_proc *p)
 		kill(p->pid, SIGKILL);
 		wait_exit(p->pid, 5, &status);
 	}
+	char err[2048] = "";
+	read_until(p->err, "\n==", 0.01, err, sizeof err);	/* a sanitizer's report */
 	close(p->out);
 	close(p->err);
-	return ok ? took : -1;
+	ck_assert_msg(ok, "pid %d did not exit within 2 s of SIGTERM", (int)p->pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "pid %d ended with status 0x%x after SIGTERM; stderr: %s",
+		      (int)p->pid, status, err);
+	return took;
 }
 
 pid_t tl_child_of(pid_t pid)

@@ -29,8 +29,8 @@ void tl_start(struct tl_proc *p, const char *prog, const char *const args[]);
 /* Run $LAB_BIN/prog to completion; its exit status, stderr in err. */
 int tl_run(const char *prog, const char *const args[], char *err, size_t errlen);
 
-/* SIGTERM, then SIGKILL after 2 s; reaps it.  Returns seconds it took to
- * exit after SIGTERM, or -1 if it had to be killed. */
+/* SIGTERM, then SIGKILL after 2 s; reaps it.  Fails the test unless it
+ * exited by itself with status 0; returns the seconds that took. */
 double tl_stop(struct tl_proc *p);
 
 /* Wait up to `seconds` for pid to exit; reap it if it is our child.
