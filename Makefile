@@ -25,6 +25,7 @@ COMMON_O := $(COMMON:%=$(BUILD)/common/%.o)
 PROGRAMS := $(BIN)/lab1 $(BIN)/lab2 $(BIN)/lab3 $(BIN)/lab4 $(BIN)/upstream
 TESTS    := fiber io http labs
 TEST_BIN := $(TESTS:%=$(BUILD)/tests/test_%)
+TESTLIB_O := $(BUILD)/tests/testlib.o $(BUILD)/tests/model.o
 
 .PHONY: all test check test-here asan deps clean
 .SECONDARY:
@@ -38,7 +39,7 @@ $(BIN)/upstream: $(BUILD)/tools/upstream.o $(COMMON_O)
 $(PROGRAMS):
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(BUILD)/tests/testlib.o $(COMMON_O)
+$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(TESTLIB_O) $(COMMON_O)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
 $(BUILD)/%.o: %.c

@@ -182,17 +182,25 @@ int tl_run(const char *prog, const char *const args[], char *err, size_t errlen)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-double tl_stop(struct tl_proc *p)
+bool tl_terminate(struct tl_proc *p, double seconds, int *status, double *took)
 {
-	int status = 0;
 	double start = now();
+	*status = 0;
 	kill(p->pid, SIGTERM);
-	bool ok = wait_exit(p->pid, 2, &status);
-	double took = now() - start;
+	bool ok = wait_exit(p->pid, seconds, status);
+	*took = now() - start;
 	if (!ok) {
 		kill(p->pid, SIGKILL);
-		wait_exit(p->pid, 5, &status);
+		wait_exit(p->pid, 5, status);
 	}
+	return ok;
+}
+
+double tl_stop(struct tl_proc *p)
+{
+	int status;
+	double took;
+	bool ok = tl_terminate(p, 2, &status, &took);
 	char err[2048] = "";
 	read_until(p->err, "\n==", 0.01, err, sizeof err);	/* a sanitizer's report */
 	close(p->out);
@@ -225,7 +233,7 @@ bool tl_read_until(struct tl_proc *p, const char *want, double seconds,
 	return read_until(p->out, want, seconds, buf, len);
 }
 
-static int connect_to(int port)
+int tl_connect(int port)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -259,7 +267,7 @@ void tl_raw(int port, const char *bytes, size_t len, double timeout,
 	static char buf[65536];
 	size_t used = 0;
 	memset(r, 0, sizeof *r);
-	int fd = connect_to(port);
+	int fd = tl_connect(port);
 	double start = now(), end = start + timeout;
 	if (len)
 		ck_assert_int_eq(send(fd, bytes, len, MSG_NOSIGNAL), (ssize_t)len);
@@ -306,7 +314,7 @@ int tl_get_many(int port, const char *path, int n, double *ends)
 
 	ck_assert_int_le(n, 64);
 	for (int i = 0; i < n; i++) {
-		pfd[i] = (struct pollfd){ .fd = connect_to(port), .events = POLLIN };
+		pfd[i] = (struct pollfd){ .fd = tl_connect(port), .events = POLLIN };
 		buf[i][0] = '\0';
 	}
 	double start = now();

@@ -33,6 +33,13 @@ int tl_run(const char *prog, const char *const args[], char *err, size_t errlen)
  * exited by itself with status 0; returns the seconds that took. */
 double tl_stop(struct tl_proc *p);
 
+/* SIGTERM; wait up to `seconds` for it to exit (SIGKILL after that).
+ * Reaps it; true when it exited by itself.  Does not close its pipes. */
+bool tl_terminate(struct tl_proc *p, double seconds, int *status, double *took);
+
+/* A connected TCP socket to 127.0.0.1:port (fails the test otherwise). */
+int tl_connect(int port);
+
 /* Wait up to `seconds` for pid to exit; reap it if it is our child.
  * Returns true when it is gone (a zombie of someone else counts as gone). */
 bool tl_wait_gone(pid_t pid, double seconds);

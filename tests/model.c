@@ -1,0 +1,279 @@
+/*
+ * model.c: the checks, each a short experiment against one lab.
+ */
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "model.h"
+#include "server.h"
+#include "testlib.h"
+#include "util.h"
+
+const struct lab_model lab_models[4] = {
+	{ "lab1", "lab1-sync", false, false },
+	{ "lab2", "lab2-sync-async", false, true },
+	{ "lab3", "lab3-evented-blocking", true, false },
+	{ "lab4", "lab4-evented-async", true, true },
+};
+
+#define SCALE "0.3"
+static const double S = 2.45 * 0.3, M = 0.40 * 0.3;
+static const char *const scaled[] = { "-b", "127.0.0.1:0", "--delay-scale", SCALE, NULL };
+
+/* How much slower than usual the grading machine may be. */
+static double slow(void)
+{
+	const char *s = getenv("WORKERLAB_SLOW");
+	double f = s ? atof(s) : 1;
+	return f >= 1 ? f : 1;
+}
+
+static void verdict(struct verdict *v, bool ok, double seconds, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void verdict(struct verdict *v, bool ok, double seconds, const char *fmt, ...)
+{
+	va_list ap;
+	v->ok = ok;
+	v->seconds = seconds;
+	va_start(ap, fmt);
+	vsnprintf(v->why, sizeof v->why, fmt, ap);
+	va_end(ap);
+}
+
+void check_answers_json(const struct lab_model *m, struct verdict *v)
+{
+	static const char *const fast[] = { "-b", "127.0.0.1:0", "--delay-scale", "0.02", NULL };
+	static const char prefix[] = "{\"code\": 0, \"message\": \"success\", \"data\": ";
+	struct tl_proc p;
+	struct tl_reply r;
+	char ct[128] = "";
+	char *end = NULL;
+	double data = 0;
+
+	tl_start(&p, m->bin, fast);
+	tl_get(p.port, "/hello", &r);
+	tl_stop(&p);
+	tl_header(&r, "Content-Type", ct, sizeof ct);
+	if (strncmp(r.body, prefix, strlen(prefix)) == 0)
+		data = strtod(r.body + strlen(prefix), &end);
+	bool ok = r.status == 200 && strcmp(ct, "application/json; charset=utf-8") == 0
+		  && end && strcmp(end, "}") == 0 && data > 0 && data <= r.seconds;
+	verdict(v, ok, r.seconds, "expected 200, application/json; charset=utf-8 and "
+		"{\"code\": 0, \"message\": \"success\", \"data\": <seconds>}; got %d, "
+		"'%s' and %.200s", r.status, ct, r.body);
+}
+
+void check_one_request(const struct lab_model *m, struct verdict *v)
+{
+	struct tl_proc p;
+	struct tl_reply r;
+	bool overlap = m->evented && m->fibers;
+	double want = overlap ? M : S;
+
+	tl_start(&p, m->bin, scaled);
+	tl_get(p.port, "/hello", &r);
+	tl_stop(&p);
+	double t = r.seconds;
+	if (r.status != 200)
+		return verdict(v, false, t, "/hello answered %d: %.200s", r.status, r.body);
+	if (t < 0.95 * want)
+		return verdict(v, false, t, "one request took %.3fs; expected near %.3fs (%s), "
+			       "and it cannot take less: are all the URLs downloaded?",
+			       t, want, overlap ? "M" : "S");
+	if (overlap && t > 0.5 * S * slow())
+		return verdict(v, false, t, "one request took %.3fs; expected near %.3fs (M), "
+			       "not %.3fs (S): the downloads ran one after another -- is "
+			       "the IO patched, and does the handler use async_download?",
+			       t, M, S);
+	if (t > 2 * S * slow())
+		return verdict(v, false, t, "one request took %.3fs; expected near %.3fs (S)",
+			       t, S);
+	verdict(v, true, t, "%s", "");
+}
+
+void check_four_at_once(const struct lab_model *m, struct verdict *v)
+{
+	struct tl_proc p;
+	double e[4];
+	tl_start(&p, m->bin, scaled);
+	int ok = tl_get_many(p.port, "/hello", 4, e);
+	tl_stop(&p);
+	if (ok != 4)
+		return verdict(v, false, e[3], "%d of 4 requests answered 200", ok);
+
+	if (!m->evented) {	/* one after another: the k-th ends near k*S */
+		for (int k = 0; k < 4; k++)
+			if (e[k] < 0.95 * (k + 1) * S)
+				return verdict(v, false, e[k], "request %d of 4 ended at %.3fs; "
+					       "served one at a time it ends near %d*S = %.3fs: "
+					       "requests overlapped -- is this lab running the "
+					       "evented worker?", k + 1, e[k], k + 1, (k + 1) * S);
+		if (e[3] > 8 * S * slow())
+			return verdict(v, false, e[3], "the 4th request ended at %.3fs; "
+				       "expected near 4*S = %.3fs", e[3], 4 * S);
+		return verdict(v, true, e[3], "%s", "");
+	}
+	double want = m->fibers ? M : S;
+	const char *name = m->fibers ? "M" : "S";
+	if (e[0] < 0.95 * want)
+		return verdict(v, false, e[0], "a request ended at %.3fs; expected all near "
+			       "%.3fs (%s), and none can end sooner", e[0], want, name);
+	double bound = (m->fibers ? 0.5 * S : 2 * S) * slow();
+	if (e[3] > bound)
+		return verdict(v, false, e[3], "the 4th request ended at %.3fs; expected all "
+			       "near %.3fs (%s): %s", e[3], want, name,
+			       e[3] > 3 * S ? "requests were served one at a time -- is this "
+			       "lab running the sync worker?" : "the downloads of each request "
+			       "ran one after another -- is the handler's IO cooperative?");
+	verdict(v, true, e[3], "%s", "");
+}
+
+/* Connect to port and send a GET for path; the socket, for reading later. */
+static int send_get(int port, const char *path)
+{
+	int fd = tl_connect(port);
+	char req[256];
+	int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nConnection: close\r\n\r\n", path);
+	if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Accept a connection within `seconds`, read the request, return the fd. */
+static int take_request(int listen_fd, double seconds)
+{
+	struct pollfd pfd = { .fd = listen_fd, .events = POLLIN };
+	if (poll(&pfd, 1, (int)(seconds * 1000)) <= 0)
+		return -1;
+	int fd = accept(listen_fd, NULL, NULL);
+	char buf[4096];
+	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
+	if (fd >= 0 && poll(&pfd, 1, 1000) > 0 && read(fd, buf, sizeof buf) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void answer_and_close(int fd)
+{
+	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n"
+				 "Connection: close\r\n\r\nok\n";
+	if (send(fd, ok, sizeof ok - 1, MSG_NOSIGNAL) < 0) {
+		/* the lab gave up on it: nothing to do */
+	}
+	close(fd);
+}
+
+/*
+ * Timing-free: the lab's one URL is served by this test.  The first fetch
+ * it makes is held unanswered; every later one is answered at once.  While
+ * request A is stuck on its fetch, request B is sent: a lab that overlaps
+ * requests answers B while A is still stuck; one that serves them one at a
+ * time cannot, however long we wait.  A is released after a generous wait,
+ * so a sync lab still finishes both.
+ */
+void check_overlap_while_stuck(const struct lab_model *m, struct verdict *v)
+{
+	char err[256], urls[] = "/tmp/workerlab-urls-XXXXXX";
+	int upstream = server_listen("127.0.0.1:0", err, sizeof err);
+	int ufd = mkstemp(urls);
+	if (upstream < 0 || ufd < 0)
+		return verdict(v, false, 0, "cannot set up the stuck upstream: %s", err);
+	dprintf(ufd, "http://127.0.0.1:%d/stuck\n", server_port(upstream));
+	close(ufd);
+
+	const char *const args[] = { "-b", "127.0.0.1:0", "--urls", urls, NULL };
+	struct tl_proc p;
+	tl_start(&p, m->bin, args);
+	int a = send_get(p.port, "/hello");
+	int held = take_request(upstream, 10 * slow());
+	int b = held >= 0 ? send_get(p.port, "/hello") : -1;
+	bool released = false, overlapped = false, answered = false;
+	double start = now();
+
+	while (b >= 0 && !answered && now() - start < 30 * slow()) {
+		if (!released && now() - start > 3 * slow()) {
+			answer_and_close(held);
+			released = true;
+		}
+		struct pollfd pfd[2] = { { .fd = upstream, .events = POLLIN },
+					 { .fd = b, .events = POLLIN } };
+		if (poll(pfd, 2, 100) <= 0)
+			continue;
+		if (pfd[0].revents) {
+			int c = take_request(upstream, 0);
+			if (c >= 0)
+				answer_and_close(c);
+		}
+		if (pfd[1].revents) {
+			char buf[4096];
+			if (read(b, buf, sizeof buf) <= 0) {
+				answered = true;
+				overlapped = !released;
+			}
+		}
+	}
+	if (!released && held >= 0)
+		answer_and_close(held);
+	if (a >= 0)
+		close(a);
+	if (b >= 0)
+		close(b);
+	close(upstream);
+	unlink(urls);
+	tl_stop(&p);
+
+	double t = now() - start;
+	if (held < 0)
+		return verdict(v, false, 0, "the lab never fetched its --urls URL");
+	if (!answered)
+		return verdict(v, false, t, "the second request was never answered");
+	if (m->evented && !overlapped)
+		return verdict(v, false, t, "while the first request was stuck on a slow "
+			       "URL, the second was not answered; expected it to be: "
+			       "requests were served one at a time -- is this lab running "
+			       "the sync worker, or is its IO blocking?");
+	if (!m->evented && overlapped)
+		return verdict(v, false, t, "the second request was answered while the "
+			       "first was stuck; a sync worker serves one request at a "
+			       "time -- is this lab running the evented worker?");
+	verdict(v, true, t, "%s", "");
+}
+
+void check_clean_shutdown(const struct lab_model *m, struct verdict *v)
+{
+	struct tl_proc p;
+	int status;
+	double took;
+
+	tl_start(&p, m->bin, scaled);
+	pid_t upstream = tl_child_of(p.pid);
+	int a = send_get(p.port, "/hello");	/* a request in flight */
+	usleep(100000);
+	bool exited = tl_terminate(&p, 2 * slow(), &status, &took);
+	if (a >= 0)
+		close(a);
+	close(p.out);
+	close(p.err);
+	if (!exited)
+		return verdict(v, false, took, "still running %.1fs after SIGTERM", took);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return verdict(v, false, took, "after SIGTERM it ended with status 0x%x, "
+			       "expected exit 0", status);
+	if (upstream <= 0)
+		return verdict(v, false, took, "no upstream simulator child was running");
+	if (!tl_wait_gone(upstream, 1 * slow()))
+		return verdict(v, false, took, "its upstream simulator (pid %d) outlived it",
+			       (int)upstream);
+	verdict(v, took < 1.0 * slow(), took, "it took %.2fs to stop after SIGTERM; "
+		"expected less than a second", took);
+}

@@ -1,0 +1,45 @@
+/*
+ * model: what each lab must do, and the checks that measure it.
+ *
+ * With upstream delays d1..d10, S = their sum and M = their maximum:
+ *   lab 1, lab 2 (sync worker):          one request S; four at once end
+ *                                        near S, 2S, 3S, 4S
+ *   lab 3 (evented, sync_download):      one request S; four at once all S
+ *   lab 4 (evented, async_download):     one request M; four at once all M
+ * The labs run a scaled profile (delay scale 0.3).  Every bound is a ratio
+ * to S or M: lower bounds are physics (sequential waits cannot beat their
+ * sum), upper bounds leave a factor of two or more, times the slowness
+ * factor in $WORKERLAB_SLOW (default 1) for a slow grading machine.
+ *
+ * Each check fills a verdict: whether the lab passed, the figure measured,
+ * and in words what was expected, what was measured and what that usually
+ * means.  test_labs asserts them; the grader scores them.
+ */
+#ifndef MODEL_H
+#define MODEL_H
+
+#include <stdbool.h>
+
+struct lab_model {
+	const char *bin;	/* lab1 */
+	const char *name;	/* lab1-sync */
+	bool evented;		/* serve_evented, else serve_sync */
+	bool fibers;		/* async_download, else sync_download */
+};
+
+extern const struct lab_model lab_models[4];
+
+struct verdict {
+	bool ok;
+	double seconds;		/* the figure that decided it */
+	char why[600];		/* on failure: expected, measured, likely cause */
+};
+
+/* The check functions; each starts the lab from $LAB_BIN and stops it. */
+void check_answers_json(const struct lab_model *m, struct verdict *v);
+void check_one_request(const struct lab_model *m, struct verdict *v);
+void check_four_at_once(const struct lab_model *m, struct verdict *v);
+void check_overlap_while_stuck(const struct lab_model *m, struct verdict *v);
+void check_clean_shutdown(const struct lab_model *m, struct verdict *v);
+
+#endif
