@@ -4,6 +4,10 @@
 #   make lab4       build one lab (then: ./lab4)
 #   make test       build, then run the Check suites (same as: make check),
 #                   first as built, then again under ASan + UBSan (make asan)
+#   make grade      score the labs against the model: one line a check, then
+#                   "Score: N/M" (LAB=lab3 for one lab, RESULTS=FILE for a
+#                   Gradescope results.json; see grade/)
+#   make grade-selftest  check that the grader fails deliberately broken labs
 #   make deps       install the Debian packages the build needs
 #   make clean      remove everything the build made
 #
@@ -27,7 +31,7 @@ TESTS    := fiber io http labs
 TEST_BIN := $(TESTS:%=$(BUILD)/tests/test_%)
 TESTLIB_O := $(BUILD)/tests/testlib.o $(BUILD)/tests/model.o
 
-.PHONY: all test check test-here asan deps clean
+.PHONY: all test check test-here asan grade grade-selftest deps clean
 .SECONDARY:
 all: $(PROGRAMS)
 
@@ -52,7 +56,22 @@ test-here: $(PROGRAMS) $(TEST_BIN)
 		echo "== $$t"; LAB_BIN=$(BIN) $$t || exit 1; \
 	done
 
-test check: test-here asan
+test check: test-here asan grade-selftest
+
+# make grade: rebuild the labs being graded (a lab that does not build
+# loses its points, the others are still graded), then run the grader.
+GRADE_LABS := $(if $(LAB),$(foreach l,$(LAB),$(firstword $(subst -, ,$(l)))),lab1 lab2 lab3 lab4)
+grade: $(BUILD)/tests/grade
+	@rm -f $(GRADE_LABS:%=$(BIN)/%)
+	@$(MAKE) -k --no-print-directory $(GRADE_LABS:%=$(BIN)/%) $(BIN)/upstream >/dev/null || \
+		echo "grade: some labs do not build; they lose their points"
+	@LAB="$(LAB)" RESULTS="$(RESULTS)" LAB_BIN=$(BIN) $(BUILD)/tests/grade
+
+$(BUILD)/tests/grade: $(BUILD)/tests/grade.o $(TESTLIB_O) $(COMMON_O)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
+
+grade-selftest: $(BUILD)/tests/grade
+	@sh tools/grade-selftest.sh $(BUILD)/tests/grade
 
 # The same sources and suites built with AddressSanitizer and
 # UndefinedBehaviorSanitizer, in a folder of their own.  (The one place this
