@@ -26,7 +26,8 @@ BIN      ?= .
 
 COMMON   := util fiber io fetch http server app upstream lab
 COMMON_O := $(COMMON:%=$(BUILD)/common/%.o)
-PROGRAMS := $(BIN)/lab1 $(BIN)/lab2 $(BIN)/lab3 $(BIN)/lab4 $(BIN)/upstream
+PROGRAMS := $(BIN)/lab1 $(BIN)/lab2 $(BIN)/lab3 $(BIN)/lab4 $(BIN)/upstream \
+	    $(BIN)/labload
 TESTS    := fiber io http labs
 TEST_BIN := $(TESTS:%=$(BUILD)/tests/test_%)
 TESTLIB_O := $(BUILD)/tests/testlib.o $(BUILD)/tests/model.o
@@ -40,6 +41,7 @@ $(BIN)/lab2: $(BUILD)/lab2-sync-async/main.o $(COMMON_O)
 $(BIN)/lab3: $(BUILD)/lab3-evented-blocking/main.o $(COMMON_O)
 $(BIN)/lab4: $(BUILD)/lab4-evented-async/main.o $(COMMON_O)
 $(BIN)/upstream: $(BUILD)/tools/upstream.o $(COMMON_O)
+$(BIN)/labload: $(BUILD)/tools/labload.o $(BUILD)/common/util.o
 $(PROGRAMS):
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
