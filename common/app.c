@@ -103,9 +103,12 @@ void async_download(struct downloads *d)
 	for (int i = 0; i < nurls; i++) {
 		jobs[i] = (struct job){ urls[i], &d->r[i] };
 		fibers[i] = fiber_spawn(download_fiber, &jobs[i], "download");
+		if (!fibers[i])
+			*jobs[i].r = (struct fetch_result){ .error = "no memory for a fiber" };
 	}
 	for (int i = 0; i < nurls; i++)
-		fiber_join(fibers[i]);
+		if (fibers[i])
+			fiber_join(fibers[i]);
 }
 
 void app_log(const struct downloads *d, double elapsed)

@@ -14,6 +14,7 @@
  */
 #include <curl/curl.h>
 #include <ev.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,11 +23,27 @@
 #include "io.h"
 #include "util.h"
 
-static double fetch_timeout = 30;
+enum { MAX_IDLE_CONNECTIONS = 64 };
+
+static double fetch_timeout = 10;
+static volatile sig_atomic_t aborting;
 
 void fetch_set_timeout(double seconds)
 {
 	fetch_timeout = seconds;
+}
+
+void fetch_abort(void)
+{
+	aborting = 1;
+}
+
+/* libcurl calls this often during a transfer; non-zero ends it. */
+static int check_abort(void *arg, curl_off_t dltotal, curl_off_t dlnow,
+		       curl_off_t ultotal, curl_off_t ulnow)
+{
+	(void)arg, (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	return aborting;
 }
 
 static size_t drop_body(char *data, size_t size, size_t n, void *arg)
@@ -67,6 +84,8 @@ static void easy_setup(CURL *e, const char *url, struct fetch_result *r)
 	curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(fetch_timeout * 1000));
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "workerlab");
+	curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, check_abort);
 }
 
 /* Fill in r from a finished transfer; returns fetch()'s result. */
@@ -76,7 +95,8 @@ static int easy_finish(CURL *e, CURLcode rc, struct fetch_result *r)
 	if (rc != CURLE_OK) {
 		r->status = 0;
 		r->timed_out = rc == CURLE_OPERATION_TIMEDOUT;
-		snprintf(r->error, sizeof r->error, "%s", curl_easy_strerror(rc));
+		snprintf(r->error, sizeof r->error, "%s", aborting ?
+			 "the server is stopping" : curl_easy_strerror(rc));
 		return -1;
 	}
 	long connects = 0;
@@ -127,7 +147,8 @@ static void on_socket_event(struct ev_loop *l, ev_io *w, int revents)
 {
 	(void)l;
 	int action = (revents & EV_READ ? CURL_CSELECT_IN : 0) |
-		     (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
+		     (revents & EV_WRITE ? CURL_CSELECT_OUT : 0) |
+		     (revents & EV_ERROR ? CURL_CSELECT_ERR : 0);
 	int running;
 	curl_multi_socket_action(multi, w->fd, action, &running);
 	check_done();
@@ -193,6 +214,9 @@ static void multi_init(void)
 		die("fetch: curl_multi_init failed");
 	curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
 	curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+	/* Keep a bounded number of idle connections: enough to reuse one per
+	 * URL of a few requests at once, never one per request ever made. */
+	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)MAX_IDLE_CONNECTIONS);
 	ev_timer_init(&multi_timer, on_timeout, 0, 0);
 }
 
@@ -220,5 +244,10 @@ static int fetch_cooperative(const char *url, struct fetch_result *r)
 
 int fetch(const char *url, struct fetch_result *r)
 {
+	if (aborting) {
+		*r = (struct fetch_result){ .start = now(), .end = now(),
+					    .error = "the server is stopping" };
+		return -1;
+	}
 	return io_patched() ? fetch_cooperative(url, r) : fetch_blocking(url, r);
 }

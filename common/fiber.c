@@ -87,16 +87,19 @@ static fiber *ready_pop(void)
 	return f;
 }
 
-/* Give f a stack of its own, with one PROT_NONE page below it. */
-static void stack_alloc(fiber *f, void (*entry)(void))
+/* Give f a stack of its own, with one PROT_NONE page below it.
+ * Returns false when the system has no memory (or mappings) left. */
+static bool stack_alloc(fiber *f, void (*entry)(void))
 {
 	f->map_size = STACK_SIZE + page_size;
 	f->map = mmap(NULL, f->map_size, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 	if (f->map == MAP_FAILED)
-		die("fiber: cannot map a stack for '%s'", f->name);
-	if (mprotect(f->map, page_size, PROT_NONE) != 0)
-		die("fiber: cannot protect the guard page of '%s'", f->name);
+		return false;
+	if (mprotect(f->map, page_size, PROT_NONE) != 0) {
+		munmap(f->map, f->map_size);
+		return false;
+	}
 	f->stack_lo = f->map + page_size;
 	f->stack_size = STACK_SIZE;
 	f->valgrind_id = VALGRIND_STACK_REGISTER(f->map + page_size,
@@ -107,6 +110,7 @@ static void stack_alloc(fiber *f, void (*entry)(void))
 	f->ctx.uc_stack.ss_size = STACK_SIZE;
 	f->ctx.uc_link = NULL;
 	makecontext(&f->ctx, entry, 0);
+	return true;
 }
 
 static void init(void)
@@ -114,12 +118,16 @@ static void init(void)
 	if (hub)
 		return;
 	page_size = (size_t)sysconf(_SC_PAGESIZE);
-	loop = ev_default_loop(EVFLAG_AUTO);
+	/* A loop of our own, not libev's default one: the default loop also
+	 * reaps every child process, which would take the upstream simulator's
+	 * exit status away from the code that started it. */
+	loop = ev_loop_new(EVFLAG_AUTO);
 	if (!loop)
 		die("fiber: cannot start the libev loop");
 	hub = xcalloc(1, sizeof *hub);
 	hub->name = "hub";
-	stack_alloc(hub, hub_main);
+	if (!stack_alloc(hub, hub_main))
+		die("fiber: no memory for the hub's stack");
 	catch_stack_overflow();
 }
 
@@ -181,7 +189,10 @@ fiber *fiber_spawn(void (*fn)(void *), void *arg, const char *name)
 	f->fn = fn;
 	f->arg = arg;
 	f->name = name ? name : "fiber";
-	stack_alloc(f, trampoline);
+	if (!stack_alloc(f, trampoline)) {
+		free(f);
+		return NULL;
+	}
 	live++;
 	f->suspended = true;
 	ready_push(f);

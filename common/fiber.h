@@ -26,7 +26,9 @@ typedef struct fiber fiber;
 enum { FIBER_READ = 1, FIBER_WRITE = 2 };	/* same values as EV_READ/EV_WRITE */
 
 /* Create a fiber that will run fn(arg); it starts when the spawner waits.
- * The fiber must be joined exactly once, or detached. */
+ * The fiber must be joined exactly once, or detached.  Returns NULL when
+ * the system has no memory left for its stack: a server under a flood of
+ * connections must be able to say no instead of dying. */
 fiber *fiber_spawn(void (*fn)(void *), void *arg, const char *name);
 
 /* Wait until f has returned, then free it. */

@@ -11,7 +11,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "http.h"
@@ -27,6 +29,9 @@ struct conn {
 	size_t target_len, head_bytes, body_bytes;
 	bool started, complete, keep_alive;
 	int error;		/* the 4xx a callback chose, or 0 */
+	/* scan_head's place in the raw head */
+	size_t line_len, lines;
+	bool head_scanned;
 };
 
 static int fail(struct conn *c, int status)
@@ -73,6 +78,8 @@ static int on_headers_complete(http_parser *p)
 	if (q)
 		*q++ = '\0';
 	c->req.query = q ? q : "";
+	if (p->content_length != ULLONG_MAX && p->content_length > HTTP_MAX_BODY)
+		return fail(c, 413);	/* say so now, not after reading it */
 	c->req.method = http_method_str(p->method);
 	c->req.head = p->method == HTTP_HEAD;
 	c->keep_alive = http_should_keep_alive(p);
@@ -104,6 +111,34 @@ static const http_parser_settings settings = {
 	.on_message_complete = on_complete,
 };
 
+/*
+ * What http-parser lets through and we do not: obsolete line folding (a
+ * header line that starts with a space or a tab continues the one before,
+ * a classic way to smuggle a header past one parser and not another) and
+ * control bytes, NUL included, anywhere in the head.  Runs over raw bytes
+ * before the parser sees them, until the blank line that ends the head.
+ */
+static bool head_is_clean(struct conn *c, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n && !c->head_scanned; i++) {
+		unsigned char ch = (unsigned char)p[i];
+		if (ch == '\n') {
+			if (c->line_len == 0 && c->lines > 0)
+				c->head_scanned = true;	/* the blank line */
+			c->lines += c->line_len > 0;
+			c->line_len = 0;
+		} else if (ch == '\r') {
+			continue;	/* the parser checks where CRs stand */
+		} else if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+			return false;
+		} else if (c->line_len++ == 0 && c->lines > 0 &&
+			   (ch == ' ' || ch == '\t')) {
+			return false;
+		}
+	}
+	return true;
+}
+
 /* Read one request into c->req.  Returns 0 when there is one, a 4xx status
  * when the bytes are not a request we take, -1 when the client is gone. */
 static int read_request(struct conn *c, double deadline)
@@ -112,7 +147,8 @@ static int read_request(struct conn *c, double deadline)
 	c->parser.data = c;
 	memset(&c->req, 0, sizeof c->req);
 	c->target_len = c->head_bytes = c->body_bytes = 0;
-	c->started = c->complete = false;
+	c->started = c->complete = c->head_scanned = false;
+	c->line_len = c->lines = 0;
 
 	while (!c->complete) {
 		if (c->len == 0) {
@@ -124,6 +160,8 @@ static int read_request(struct conn *c, double deadline)
 			c->off = 0;
 			c->len = (size_t)n;
 		}
+		if (!head_is_clean(c, c->buf + c->off, c->len))
+			return 400;
 		size_t used = http_parser_execute(&c->parser, &settings,
 						  c->buf + c->off, c->len);
 		c->off += used;
@@ -161,6 +199,17 @@ static int send_response(int fd, const struct http_response *res, bool head,
 	return rc;
 }
 
+/* The simulator's faults: a reset instead of an answer, or raw bytes. */
+static void misbehave(int fd, const struct http_response *res, double deadline)
+{
+	if (res->raw) {
+		io_write_all(fd, res->raw, strlen(res->raw), deadline);
+		return;
+	}
+	struct linger now = { .l_onoff = 1, .l_linger = 0 };	/* close sends RST */
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &now, sizeof now);
+}
+
 void http_serve_connection(int fd, http_handler *handler, bool keep_alive,
 			   double timeout)
 {
@@ -178,6 +227,11 @@ void http_serve_connection(int fd, http_handler *handler, bool keep_alive,
 			http_error(&res, bad);
 		else
 			handler(&c->req, &res);
+		if (res.reset || res.raw) {
+			misbehave(fd, &res, now() + timeout);
+			free(res.body);
+			break;
+		}
 		bool keep = keep_alive && !bad && c->keep_alive;
 		int rc = send_response(fd, &res, c->req.head, keep, now() + timeout);
 		free(res.body);

@@ -33,6 +33,10 @@ struct http_response {
 	const char *allow;		/* Allow header, for 405 */
 	char *body;			/* grown by http_printf */
 	size_t len, cap;
+	/* For the upstream simulator's faults only: instead of answering,
+	 * reset the connection, or write these bytes and close it. */
+	bool reset;
+	const char *raw;
 };
 
 typedef void http_handler(const struct http_request *req,

@@ -59,7 +59,11 @@ struct fetch_result {
  * Returns the HTTP status, or -1 when no answer came (r->error says why). */
 int fetch(const char *url, struct fetch_result *r);
 
-/* Seconds one fetch may take in all (default 30). */
+/* Seconds one fetch may take in all (default 10). */
 void fetch_set_timeout(double seconds);
+
+/* From now on, fetches in progress end soon and new ones fail at once, with
+ * the error "the server is stopping".  Async-signal-safe. */
+void fetch_abort(void);
 
 #endif

@@ -31,12 +31,15 @@ static void usage(FILE *out, const char *prog)
 	fprintf(out,
 		"usage: %s [-b HOST:PORT] [--urls FILE] [--delay-scale F] "
 		"[--timeout S]\n"
+		"          [--fetch-timeout S] [--grace S]\n"
 		"  -b HOST:PORT      listen here (default 127.0.0.1:12345; port 0: any)\n"
 		"  --urls FILE       fetch these URLs (one per line, # comments)\n"
 		"                    instead of the built-in upstream simulator\n"
 		"  --delay-scale F   multiply the simulator's delays by F (default 1)\n"
 		"  --timeout S       seconds a request may take to arrive (default 5)\n"
-		"                    and each fetch may take (6 times that)\n"
+		"  --fetch-timeout S seconds one download may take (default 10)\n"
+		"  --grace S         on SIGTERM, seconds requests in flight get to\n"
+		"                    finish (default 0.5)\n"
 		"  -h, --help        show this and exit\n", prog);
 }
 
@@ -57,6 +60,8 @@ struct options {
 	const char *urls;
 	double scale;
 	double timeout;
+	double fetch_timeout;
+	double grace;
 };
 
 static void parse(int argc, char **argv, struct options *o)
@@ -65,13 +70,15 @@ static void parse(int argc, char **argv, struct options *o)
 		{ "urls", required_argument, NULL, 'u' },
 		{ "delay-scale", required_argument, NULL, 's' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "fetch-timeout", required_argument, NULL, 'f' },
+		{ "grace", required_argument, NULL, 'g' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *prog = argv[0];
 	int c;
 
-	*o = (struct options){ "127.0.0.1:12345", NULL, 1.0, 5.0 };
+	*o = (struct options){ "127.0.0.1:12345", NULL, 1.0, 5.0, 10.0, 0.5 };
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":b:h", longs, NULL)) != -1) {
 		switch (c) {
@@ -86,6 +93,8 @@ static void parse(int argc, char **argv, struct options *o)
 		case 'u': o->urls = optarg; break;
 		case 's': o->scale = number_arg(prog, "--delay-scale", optarg); break;
 		case 't': o->timeout = number_arg(prog, "--timeout", optarg); break;
+		case 'f': o->fetch_timeout = number_arg(prog, "--fetch-timeout", optarg); break;
+		case 'g': o->grace = number_arg(prog, "--grace", optarg); break;
 		case 'h': usage(stdout, prog); exit(0);
 		case ':':
 			fprintf(stderr, "%s: %s needs a value (try --help)\n",
@@ -114,7 +123,8 @@ int lab_main(int argc, char **argv, const char *name, const char *style,
 	setvbuf(stdout, NULL, _IOLBF, 0);	/* one log line at a time, even piped */
 	lab_hello = hello;
 	server_set_timeout(o.timeout);
-	fetch_set_timeout(6 * o.timeout);
+	server_set_grace(o.grace);
+	fetch_set_timeout(o.fetch_timeout);
 
 	if (o.urls && app_load_urls(o.urls, err, sizeof err) != 0) {
 		fprintf(stderr, "%s: --urls: %s\n", argv[0], err);
@@ -126,7 +136,7 @@ int lab_main(int argc, char **argv, const char *name, const char *style,
 		if (port < 0)
 			return 1;
 		app_use_simulator(port);
-		server_on_stop(upstream_kill);	/* in-flight fetches end at once */
+		server_on_abort(upstream_kill);	/* its fetches then fail at once */
 	}
 	int fd = server_listen(o.bind, err, sizeof err);
 	if (fd < 0) {

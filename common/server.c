@@ -1,21 +1,25 @@
 /*
- * server.c: the sync and the evented worker.
+ * server.c: the sync and the evented worker, and how they stop.
  *
- * Stopping: the sync worker waits in poll() for its next connection, so a
- * plain signal handler that sets a flag is enough -- poll returns EINTR.
- * The evented worker's waits happen inside libev, which restarts its own
- * poll on EINTR, so there the signal arrives as an ev_signal watcher that
- * sets the same flag and wakes the main fiber.
+ * SIGTERM stops gracefully: no new connections; requests in flight get
+ * `grace` seconds to finish; then what is still running is cut short
+ * (fetch_abort, and the lab's abort hook, which kills the simulator so
+ * every fetch waiting on it fails at once) and the worker returns.
+ * SIGINT cuts short at once.
+ *
+ * The sync worker learns of the signal in a plain handler, which also shuts
+ * the listening socket down: the poll() for the next connection returns
+ * then, even if the signal came just before the poll began.  The evented
+ * worker's waits happen inside libev, so there the signal arrives as an
+ * ev_signal watcher on the hub.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <ev.h>
-#include <netdb.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "fiber.h"
@@ -23,26 +27,34 @@
 #include "server.h"
 #include "util.h"
 
-static volatile sig_atomic_t stopping;
-static void (*stop_hook)(void);
-static double timeout = 5;
+enum { MAX_CONNECTIONS = 4096 };	/* evented: beyond this, clients queue */
+
+static volatile sig_atomic_t stopping;	/* 0, SIGTERM or SIGINT */
+static void (*abort_hook)(void);
+static double timeout = 5, grace = 0.5;
+static int sync_listen_fd = -1;
 
 void server_set_timeout(double seconds)
 {
 	timeout = seconds;
 }
 
-void server_on_stop(void (*hook)(void))
+void server_set_grace(double seconds)
 {
-	stop_hook = hook;
+	grace = seconds;
 }
 
-static void stop(int sig)
+void server_on_abort(void (*hook)(void))
 {
-	(void)sig;
-	stopping = 1;
-	if (stop_hook)
-		stop_hook();
+	abort_hook = hook;
+}
+
+/* Make whatever is in flight fail now.  Async-signal-safe. */
+static void abort_in_flight(void)
+{
+	fetch_abort();
+	if (abort_hook)
+		abort_hook();
 }
 
 /* accept() failed: when the process is out of fds (EMFILE), wait a moment
@@ -54,34 +66,58 @@ static void accept_failed(void)
 		io_sleep(0.05);
 }
 
+/* ---- the sync worker ---- */
+
+static void sync_on_alarm(int sig)
+{
+	(void)sig;
+	abort_in_flight();	/* the grace period is over */
+}
+
+static void sync_on_stop(int sig)
+{
+	stopping = sig;
+	shutdown(sync_listen_fd, SHUT_RDWR);	/* wakes the poll for accept */
+	if (sig == SIGINT) {
+		abort_in_flight();
+	} else {
+		struct itimerval t = { .it_value = { (time_t)grace,
+			(suseconds_t)((grace - (time_t)grace) * 1e6) + 1 } };
+		setitimer(ITIMER_REAL, &t, NULL);
+	}
+}
+
 int serve_sync(int listen_fd, http_handler *handler)
 {
-	struct sigaction sa = { .sa_handler = stop };	/* no SA_RESTART */
+	struct sigaction sa = { .sa_handler = sync_on_stop };	/* no SA_RESTART */
 	sigemptyset(&sa.sa_mask);
+	sync_listen_fd = listen_fd;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = sync_on_alarm;
+	sigaction(SIGALRM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	while (!stopping) {
 		int fd = io_accept(listen_fd);
-		if (fd < 0) {
+		if (fd >= 0)
+			http_serve_connection(fd, handler, false, timeout);
+		else if (!stopping)
 			accept_failed();
-			continue;
-		}
-		http_serve_connection(fd, handler, false, timeout);
 	}
 	return 0;
 }
 
-/* Connections in flight in the evented worker, so that stopping can wake
- * them and wait for them. */
+/* ---- the evented worker ---- */
+
+/* Connections in flight, so that stopping can end them and wait for them. */
 struct connection {
 	int fd;
 	http_handler *handler;
-	fiber *fiber;
 	struct connection *prev, *next;
 };
 static struct connection *live;
+static int nlive;
 
 static void connection_fiber(void *arg)
 {
@@ -93,13 +129,16 @@ static void connection_fiber(void *arg)
 		live = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+	nlive--;
 	free(c);
 }
 
 static void start_connection(int fd, http_handler *handler)
 {
 	struct connection *c = calloc(1, sizeof *c);
-	if (!c) {
+	fiber *f = c ? fiber_spawn(connection_fiber, c, "connection") : NULL;
+	if (!f) {		/* out of memory: refuse this one, keep serving */
+		free(c);
 		close(fd);
 		return;
 	}
@@ -109,116 +148,66 @@ static void start_connection(int fd, http_handler *handler)
 	if (live)
 		live->prev = c;
 	live = c;
-	c->fiber = fiber_spawn(connection_fiber, c, "connection");
-	fiber_detach(c->fiber);
+	nlive++;
+	fiber_detach(f);
 }
 
-/* Wake every connection: those waiting for a request give up at once
- * (EINTR), those in the middle of one finish it.  Wait for them for at
- * most `grace` seconds; whatever is left ends with the process. */
-static void finish_connections(double grace)
+/* Let the connections in flight end, for at most `seconds`. */
+static void wait_for_connections(double seconds)
 {
-	double deadline = now() + grace;
-	for (struct connection *c = live; c; c = c->next)
-		fiber_wake(c->fiber);
+	double deadline = now() + seconds;
 	while (live && now() < deadline)
 		fiber_sleep(0.01);
 }
 
+/* Stop reading from every connection: one waiting for a request sees the
+ * end of its input and closes; one in the middle of a request finishes it
+ * (its answer can still be written).  After the grace period, cut short
+ * what is left; whatever still runs then ends with the process. */
+static void finish_connections(void)
+{
+	for (struct connection *c = live; c; c = c->next)
+		shutdown(c->fd, SHUT_RD);
+	if (stopping == SIGTERM)
+		wait_for_connections(grace);
+	abort_in_flight();
+	wait_for_connections(0.3);
+}
+
 static fiber *acceptor;
 
-static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+static void evented_on_stop(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	(void)loop, (void)revents;
-	stop(w->signum);
+	stopping = w->signum;
 	fiber_wake(acceptor);	/* its wait in io_accept returns EINTR */
 }
 
 int serve_evented(int listen_fd, http_handler *handler)
 {
+	static ev_signal sigint, sigterm;
+
 	io_patch();		/* gevent's monkey.patch_all() */
 	signal(SIGPIPE, SIG_IGN);
 	acceptor = fiber_self();
-	static ev_signal sigint, sigterm;
-	ev_signal_init(&sigint, on_signal, SIGINT);
-	ev_signal_init(&sigterm, on_signal, SIGTERM);
+	ev_signal_init(&sigint, evented_on_stop, SIGINT);
+	ev_signal_init(&sigterm, evented_on_stop, SIGTERM);
 	ev_signal_start(fiber_loop(), &sigint);
 	ev_signal_start(fiber_loop(), &sigterm);
 
 	while (!stopping) {
+		if (nlive >= MAX_CONNECTIONS) {
+			fiber_sleep(0.01);	/* let some finish first */
+			continue;
+		}
 		int fd = io_accept(listen_fd);
-		if (fd < 0)
-			accept_failed();
-		else
+		if (fd >= 0) {
 			start_connection(fd, handler);
+			fiber_yield();	/* let it start before the next accept */
+		} else if (!stopping) {
+			accept_failed();
+		}
 	}
-	finish_connections(0.5);
+	finish_connections();
 	return 0;
-}
-
-/* Split "HOST:PORT" or "[V6]:PORT"; host may be empty (all addresses). */
-static int split_host_port(const char *s, char *host, size_t hostlen,
-			   const char **port)
-{
-	const char *colon = strrchr(s, ':');
-	if (!colon || colon[1] == '\0')
-		return -1;
-	const char *h = s;
-	size_t n = (size_t)(colon - s);
-	if (n >= 2 && h[0] == '[' && h[n - 1] == ']') {
-		h++;
-		n -= 2;
-	}
-	if (n >= hostlen)
-		return -1;
-	memcpy(host, h, n);
-	host[n] = '\0';
-	*port = colon + 1;
-	return 0;
-}
-
-int server_listen(const char *host_port, char *err, size_t errlen)
-{
-	char host[256];
-	const char *port;
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE | AI_NUMERICHOST |
-					      AI_NUMERICSERV };
-	struct addrinfo *ai;
-
-	if (split_host_port(host_port, host, sizeof host, &port) != 0) {
-		snprintf(err, errlen, "'%s' is not HOST:PORT", host_port);
-		return -1;
-	}
-	int rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
-	if (rc != 0) {
-		snprintf(err, errlen, "'%s' is not a numeric HOST:PORT (%s)",
-			 host_port, gai_strerror(rc));
-		return -1;
-	}
-	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	int one = 1;
-	if (fd >= 0)
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
-	    listen(fd, SOMAXCONN) != 0) {
-		snprintf(err, errlen, "cannot listen on %s: %s", host_port,
-			 strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(ai);
-	return fd;
-}
-
-int server_port(int listen_fd)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof ss;
-	if (getsockname(listen_fd, (struct sockaddr *)&ss, &len) != 0)
-		return -1;
-	if (ss.ss_family == AF_INET6)
-		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }

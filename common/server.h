@@ -11,7 +11,8 @@
  * connection in a fiber of its own, with keep-alive.
  *
  * Both answer with http_serve_connection() and return 0 once SIGINT or
- * SIGTERM arrives.  Neither lets SIGPIPE end the process.
+ * SIGTERM arrives.  SIGTERM lets requests in flight finish for a grace
+ * period; SIGINT ends them at once.  Neither lets SIGPIPE end the process.
  */
 #ifndef SERVER_H
 #define SERVER_H
@@ -33,8 +34,12 @@ int server_port(int listen_fd);
 /* Seconds a request may take to arrive and its answer to leave (default 5). */
 void server_set_timeout(double seconds);
 
-/* Run hook (async-signal-safe code only) as soon as SIGINT or SIGTERM comes,
- * before the worker has finished stopping. */
-void server_on_stop(void (*hook)(void));
+/* Seconds SIGTERM gives requests in flight before cutting them short
+ * (default 0.5). */
+void server_set_grace(double seconds);
+
+/* Run hook (async-signal-safe code only) when requests in flight must be
+ * cut short: at SIGINT, or when SIGTERM's grace period is over. */
+void server_on_abort(void (*hook)(void));
 
 #endif

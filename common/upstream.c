@@ -2,6 +2,7 @@
  * upstream.c: the simulator's handler and its child process.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,8 +51,34 @@ static double delay_path(const char *path)
 	return ms / 1000.0;
 }
 
+/* The simulator's misbehaviours, for tests of failing upstreams:
+ * /status/<code>, /reset, /garbage and /hang.  False for other paths. */
+static bool misbehave(const char *path, struct http_response *res)
+{
+	if (strncmp(path, "/status/", 8) == 0) {
+		int code = atoi(path + 8);
+		if (code < 200 || code > 599)
+			http_error(res, 404);
+		else
+			res->status = code;
+		http_printf(res, "simulated status %d\n", code);
+	} else if (strcmp(path, "/reset") == 0) {
+		res->reset = true;
+	} else if (strcmp(path, "/garbage") == 0) {
+		res->raw = "this is not http\r\n";
+	} else if (strcmp(path, "/hang") == 0) {
+		io_sleep(3600);	/* the client gives up long before */
+		http_error(res, 504);
+	} else {
+		return false;
+	}
+	return true;
+}
+
 static void handle(const struct http_request *req, struct http_response *res)
 {
+	if (misbehave(req->path, res))
+		return;
 	double delay = upstream_delay(req->path);
 	if (delay >= 0)
 		delay *= scale;

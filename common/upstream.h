@@ -4,7 +4,10 @@
  * It stands in for the note's ten web sites.  GET /qq, /163, /example and
  * /nowamagic answer 200 after the note's profile delays (0.15, 0.15, 0.25
  * and 0.40 s, each times the delay scale); GET /delay/<ms> answers after
- * <ms> milliseconds, unscaled.  It runs on the evented worker, so any
+ * <ms> milliseconds, unscaled.  For tests of failing upstreams it also
+ * misbehaves on request: /status/<code> answers with that status, /reset
+ * resets the connection, /garbage answers a line that is not HTTP, /hang
+ * never answers.  It runs on the evented worker, so any
  * number of requests wait their delays side by side: its answers take the
  * time the profile says, never longer because another request is waiting.
  */
