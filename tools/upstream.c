@@ -13,7 +13,8 @@ static void usage(FILE *out, const char *prog)
 {
 	fprintf(out, "usage: %s [-b HOST:PORT] [--delay-scale F]\n"
 		"  serves /qq /163 /example /nowamagic (the note's profile,\n"
-		"  delays times F) and /delay/<ms>; default 127.0.0.1:8000\n", prog);
+		"  delays times F) and /delay/<ms>; misbehaves on /status/<code>,\n"
+		"  /reset, /garbage and /hang; default 127.0.0.1:8000\n", prog);
 }
 
 int main(int argc, char **argv)
@@ -58,7 +59,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	printf("upstream: delay scale %g, listening on port %d "
+	printf("upstream: delay scale %g, serving http://127.0.0.1:%d/ "
 	       "(/qq /163 /example /nowamagic /delay/<ms>)\n", scale, server_port(fd));
 	return upstream_serve(fd, scale);
 }
