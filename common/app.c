@@ -1,5 +1,5 @@
 /*
- * app.c: URL list, downloads, answer.
+ * app.c: the URL list and the two ways of downloading it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +7,7 @@
 
 #include "app.h"
 #include "fiber.h"
+#include "util.h"
 
 static char *urls[APP_MAX_URLS];
 static int nurls;
@@ -78,6 +79,7 @@ const char *app_url(int i)
 void sync_download(struct downloads *d)
 {
 	d->n = nurls;
+	d->start = now();
 	for (int i = 0; i < nurls; i++)
 		fetch(urls[i], &d->r[i]);
 }
@@ -100,6 +102,7 @@ void async_download(struct downloads *d)
 	fiber *fibers[APP_MAX_URLS];
 
 	d->n = nurls;
+	d->start = now();
 	for (int i = 0; i < nurls; i++) {
 		jobs[i] = (struct job){ urls[i], &d->r[i] };
 		fibers[i] = fiber_spawn(download_fiber, &jobs[i], "download");
@@ -109,67 +112,4 @@ void async_download(struct downloads *d)
 	for (int i = 0; i < nurls; i++)
 		if (fibers[i])
 			fiber_join(fibers[i]);
-}
-
-void app_log(const struct downloads *d, double elapsed)
-{
-	printf("[");
-	for (int i = 0; i < d->n; i++)
-		printf(i ? ", %ld" : "%ld", d->r[i].status);
-	printf("] %.3fs\n", elapsed);
-	fflush(stdout);
-}
-
-static bool failed(const struct fetch_result *r)
-{
-	return r->status == 0 || r->status >= 500;
-}
-
-/* Append s to the body as a JSON string's contents. */
-static void json_escape(struct http_response *res, const char *s)
-{
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			http_printf(res, "\\%c", ch);
-		else if (ch < 0x20)
-			http_printf(res, "\\u%04x", ch);
-		else
-			http_printf(res, "%c", ch);
-	}
-}
-
-void app_answer(struct http_response *res, const struct downloads *d,
-		double elapsed)
-{
-	int nfailed = 0;
-	bool timed_out = false;
-	for (int i = 0; i < d->n; i++) {
-		nfailed += failed(&d->r[i]);
-		timed_out |= d->r[i].timed_out;
-	}
-	res->content_type = "application/json; charset=utf-8";
-	if (nfailed == 0) {
-		http_printf(res, "{\"code\": 0, \"message\": \"success\", "
-				 "\"data\": %.6f}", elapsed);
-		return;
-	}
-	res->status = timed_out ? 504 : 502;
-	http_printf(res, "{\"code\": 1, \"message\": \"%d of %d downloads failed:",
-		    nfailed, d->n);
-	for (int i = 0; i < d->n; i++) {
-		const struct fetch_result *r = &d->r[i];
-		if (!failed(r))
-			continue;
-		http_printf(res, " ");
-		json_escape(res, app_url(i));
-		if (r->status)
-			http_printf(res, " (HTTP %ld);", r->status);
-		else {
-			http_printf(res, " (");
-			json_escape(res, r->error);
-			http_printf(res, ");");
-		}
-	}
-	http_printf(res, "\", \"data\": %.6f}", elapsed);
 }

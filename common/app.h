@@ -17,6 +17,7 @@ enum { APP_MAX_URLS = 64 };
 
 struct downloads {
 	int n;
+	double start;		/* now() when the downloads began */
 	struct fetch_result r[APP_MAX_URLS];
 };
 
@@ -33,12 +34,18 @@ const char *app_url(int i);
 void sync_download(struct downloads *d);
 void async_download(struct downloads *d);
 
-/* Print the statuses, as the note's print(sync_download()), and the time. */
+/* On stdout: the statuses, as the note's print(sync_download()), the
+ * time, and a timeline with one row per URL -- a bar from the start of its
+ * download to its end, so one-after-another and side-by-side show at a
+ * glance.  80 columns wide. */
 void app_log(const struct downloads *d, double elapsed);
 
 /* The note's answer: {"code": 0, "message": "success", "data": elapsed},
- * or a non-zero code, a message naming the failed URLs, and 502/504. */
-void app_answer(struct http_response *res, const struct downloads *d,
-		double elapsed);
+ * or, when a download failed (no answer, or HTTP 5xx), a non-zero code, a
+ * message naming the failed URLs and why, and status 502 (504 when one
+ * timed out).  With ?trace=1, a "trace" array too: url, status, and start
+ * and end in seconds from the start of the downloads. */
+void app_answer(const struct http_request *req, struct http_response *res,
+		const struct downloads *d, double elapsed);
 
 #endif

@@ -53,6 +53,88 @@ START_TEST(every_lab_logs_the_statuses_and_the_time)
 }
 END_TEST
 
+/* ?trace=1 adds the downloads' times and leaves the note's three fields. */
+START_TEST(trace_lists_every_download_with_its_start_and_end)
+{
+	struct tl_proc p;
+	struct tl_reply r;
+	tl_start(&p, "lab4", fast);
+	tl_get(p.port, "/hello?trace=1", &r);
+	tl_stop(&p);
+	ck_assert_int_eq(r.status, 200);
+	const char *note = "{\"code\": 0, \"message\": \"success\", \"data\": ";
+	ck_assert_msg(strncmp(r.body, note, strlen(note)) == 0, "body: %s", r.body);
+	const char *t = strstr(r.body, ", \"trace\": [{\"url\": \"http://127.0.0.1:");
+	ck_assert_msg(t, "no trace array: %s", r.body);
+	int n = 0;
+	for (const char *q = t; (q = strstr(q, "\"status\": 200, \"start\": ")); q++)
+		n++;
+	ck_assert_int_eq(n, 10);
+	ck_assert_msg(strstr(r.body, "\"end\": ") && strcmp(r.body + strlen(r.body) - 2, "]}") == 0,
+		      "body: %s", r.body);
+}
+END_TEST
+
+/* After each request the terminal shows one timeline row per URL. */
+START_TEST(the_log_draws_a_timeline_row_per_url_within_80_columns)
+{
+	struct tl_proc p;
+	struct tl_reply r;
+	char log[4096];
+	tl_start(&p, "lab1", fast);
+	tl_get(p.port, "/hello", &r);
+	/* the time axis (" 0s ... 0.055s") comes last, in one write */
+	ck_assert_msg(tl_read_until(&p, " 0s ", 5, log, sizeof log), "no timeline: %s", log);
+	tl_stop(&p);
+	int rows = 0;
+	for (char *line = strtok(log, "\n"); line; line = strtok(NULL, "\n")) {
+		ck_assert_msg(strlen(line) <= 80, "a line is %zu columns: %s", strlen(line), line);
+		rows += strchr(line, '|') && strchr(line, '#');
+	}
+	ck_assert_int_eq(rows, 10);
+}
+END_TEST
+
+/* SIGTERM: a request in flight that fits in the grace period is answered. */
+START_TEST(sigterm_lets_a_short_request_in_flight_finish)
+{
+	static const char *const args[] = { "-b", "127.0.0.1:0", "--delay-scale", "0.3", NULL };
+	struct tl_proc p;
+	char buf[512] = "";
+	tl_start(&p, "lab4", args);	/* one request takes M = 0.12 s */
+	int fd = tl_connect(p.port);
+	const char *get = "GET /hello HTTP/1.1\r\nConnection: close\r\n\r\n";
+	ck_assert_int_eq(write(fd, get, strlen(get)), (ssize_t)strlen(get));
+	usleep(30000);
+	double took = tl_stop(&p);
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	ck_assert_msg(strncmp(buf, "HTTP/1.1 200 ", 13) == 0, "the request in flight got: %s", buf);
+	ck_assert_msg(took < 1.0, "took %.2fs to stop", took);
+}
+END_TEST
+
+/* SIGTERM: a request longer than the grace period is cut short, and says so. */
+START_TEST(sigterm_cuts_a_long_request_short_after_the_grace_period)
+{
+	struct tl_proc p;
+	char buf[2048] = "";
+	tl_start(&p, "lab1", unscaled);	/* one request takes S = 2.45 s */
+	int fd = tl_connect(p.port);
+	const char *get = "GET /hello HTTP/1.1\r\nConnection: close\r\n\r\n";
+	ck_assert_int_eq(write(fd, get, strlen(get)), (ssize_t)strlen(get));
+	usleep(100000);
+	double took = tl_stop(&p);
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	ck_assert_msg(took < 1.0, "took %.2fs to stop", took);
+	ck_assert_msg(strncmp(buf, "HTTP/1.1 502 ", 13) == 0 && strstr(buf, "\"code\": 1"),
+		      "the request cut short got: %s", buf);
+}
+END_TEST
+
 /* Start lab, time one /hello; the lab is left running in p. */
 static double one_request(struct tl_proc *p, const char *lab, const char *const args[])
 {
@@ -209,6 +291,10 @@ int main(void)
 	tcase_add_loop_test(use, bad_requests_get_4xx_and_the_lab_keeps_serving, 0, 4);
 	tcase_add_loop_test(use, sigterm_stops_a_busy_lab_and_its_upstream_within_a_second, 0, 4);
 	tcase_add_test(use, sigkill_of_a_lab_takes_its_upstream_along);
+	tcase_add_test(use, sigterm_lets_a_short_request_in_flight_finish);
+	tcase_add_test(use, sigterm_cuts_a_long_request_short_after_the_grace_period);
+	tcase_add_test(use, trace_lists_every_download_with_its_start_and_end);
+	tcase_add_test(use, the_log_draws_a_timeline_row_per_url_within_80_columns);
 	tcase_add_test(use, bad_options_exit_2_naming_the_option);
 	tcase_add_test(use, a_port_in_use_exits_1_with_a_clear_message);
 	tcase_add_test(use, neighbouring_labs_differ_in_one_or_two_lines);

@@ -1,0 +1,133 @@
+/*
+ * answer.c: what a lab says about one /hello -- on its terminal, the
+ * statuses and a timeline of the downloads; to the client, the JSON.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "app.h"
+
+enum { BAR = 44, LABEL = 18 };	/* label + bar + status and time: 80 columns */
+
+/* The part of a URL after its host, for a short row label. */
+static const char *label_of(const char *url)
+{
+	const char *p = strstr(url, "://");
+	p = p ? strchr(p + 3, '/') : NULL;
+	return p && p[1] ? p : url;
+}
+
+/* One row: a bar from the fetch's start to its end on a shared axis. */
+static void timeline_row(const struct fetch_result *r, const char *url,
+			 double t0, double span)
+{
+	char bar[BAR + 1];
+	int from = (int)((r->start - t0) / span * BAR);
+	int to = (int)((r->end - t0) / span * BAR + 0.5);
+	if (to <= from)
+		to = from + 1;	/* even a fast fetch shows */
+	for (int i = 0; i < BAR; i++)
+		bar[i] = i >= from && i < to ? '#' : ' ';
+	bar[BAR] = '\0';
+	printf("  %-*.*s|%s| %3ld %5.3fs\n", LABEL, LABEL, label_of(url), bar,
+	       r->status, r->end - r->start);
+}
+
+void app_log(const struct downloads *d, double elapsed)
+{
+	printf("[");
+	for (int i = 0; i < d->n; i++)
+		printf(i ? ", %ld" : "%ld", d->r[i].status);
+	printf("] %.3fs\n", elapsed);
+	double span = elapsed > 0 ? elapsed : 1e-6;
+	for (int i = 0; i < d->n; i++)
+		timeline_row(&d->r[i], app_url(i), d->start, span);
+	printf("  %-*s 0s%*.3fs\n", LABEL, "", BAR - 2, elapsed);
+	fflush(stdout);
+}
+
+static bool failed(const struct fetch_result *r)
+{
+	return r->status == 0 || r->status >= 500;
+}
+
+/* Append s to the body as a JSON string's contents. */
+static void json_escape(struct http_response *res, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			http_printf(res, "\\%c", ch);
+		else if (ch < 0x20)
+			http_printf(res, "\\u%04x", ch);
+		else
+			http_printf(res, "%c", ch);
+	}
+}
+
+/* Does the query string hold trace=1? */
+static bool wants_trace(const char *query)
+{
+	size_t n = strlen("trace=1");
+	for (const char *p = query; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL)
+		if (strncmp(p, "trace=1", n) == 0 && (p[n] == '\0' || p[n] == '&'))
+			return true;
+	return false;
+}
+
+static void trace(struct http_response *res, const struct downloads *d)
+{
+	http_printf(res, ", \"trace\": [");
+	for (int i = 0; i < d->n; i++) {
+		const struct fetch_result *r = &d->r[i];
+		http_printf(res, "%s{\"url\": \"", i ? ", " : "");
+		json_escape(res, app_url(i));
+		http_printf(res, "\", \"status\": %ld, \"start\": %.6f, \"end\": %.6f}",
+			    r->status, r->start - d->start, r->end - d->start);
+	}
+	http_printf(res, "]");
+}
+
+/* The message for a failed /hello: which URLs failed, and why. */
+static void failures(struct http_response *res, const struct downloads *d, int nfailed)
+{
+	http_printf(res, "%d of %d downloads failed:", nfailed, d->n);
+	for (int i = 0; i < d->n; i++) {
+		const struct fetch_result *r = &d->r[i];
+		if (!failed(r))
+			continue;
+		http_printf(res, " ");
+		json_escape(res, app_url(i));
+		if (r->status) {
+			http_printf(res, " (HTTP %ld);", r->status);
+		} else {
+			http_printf(res, " (");
+			json_escape(res, r->error);
+			http_printf(res, ");");
+		}
+	}
+}
+
+void app_answer(const struct http_request *req, struct http_response *res,
+		const struct downloads *d, double elapsed)
+{
+	int nfailed = 0;
+	bool timed_out = false;
+	for (int i = 0; i < d->n; i++) {
+		nfailed += failed(&d->r[i]);
+		timed_out |= d->r[i].timed_out;
+	}
+	res->content_type = "application/json; charset=utf-8";
+	if (nfailed == 0) {
+		http_printf(res, "{\"code\": 0, \"message\": \"success\"");
+	} else {
+		res->status = timed_out ? 504 : 502;
+		http_printf(res, "{\"code\": 1, \"message\": \"");
+		failures(res, d, nfailed);
+		http_printf(res, "\"");
+	}
+	http_printf(res, ", \"data\": %.6f", elapsed);
+	if (wants_trace(req->query))
+		trace(res, d);
+	http_printf(res, "}");
+}
