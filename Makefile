@@ -8,6 +8,8 @@
 #                   "Score: N/M" (LAB=lab3 for one lab, RESULTS=FILE for a
 #                   Gradescope results.json; see grade/)
 #   make grade-selftest  check that the grader fails deliberately broken labs
+#   make fuzz       run libFuzzer over the request handling (FUZZ_TIME seconds)
+#   make valgrind   run lab1 and lab4 under valgrind: no errors, no leaks
 #   make deps       install the Debian packages the build needs
 #   make clean      remove everything the build made
 #
@@ -32,7 +34,7 @@ TESTS    := fiber io http labs
 TEST_BIN := $(TESTS:%=$(BUILD)/tests/test_%)
 TESTLIB_O := $(BUILD)/tests/testlib.o $(BUILD)/tests/model.o
 
-.PHONY: all test check test-here asan grade grade-selftest deps clean
+.PHONY: all test check test-here asan grade grade-selftest fuzz valgrind deps clean
 .SECONDARY:
 all: $(PROGRAMS)
 
@@ -58,7 +60,33 @@ test-here: $(PROGRAMS) $(TEST_BIN)
 		echo "== $$t"; LAB_BIN=$(BIN) $$t || exit 1; \
 	done
 
-test check: test-here asan grade-selftest
+# The suites run one after another even under make -j: timing checks are
+# built to survive a busy machine, but there is no need to make it busy.
+test check: $(PROGRAMS) $(TEST_BIN) $(BUILD)/tests/grade $(BUILD)/tests/valgrind_labs
+	@$(MAKE) --no-print-directory -j1 test-here asan grade-selftest valgrind fuzz
+
+# valgrind: lab1 and lab4 run a few requests under memcheck (fiber stacks
+# are registered with it); any error or definite leak fails.
+valgrind: $(PROGRAMS) $(BUILD)/tests/valgrind_labs
+	@echo "== $(BUILD)/tests/valgrind_labs"; LAB_BIN=$(BIN) $(BUILD)/tests/valgrind_labs
+
+# fuzz: libFuzzer (clang) over http_serve_connection, seeded from
+# tests/fuzz-seeds, for FUZZ_TIME seconds; a finding stops it with an error.
+FUZZ_TIME ?= 20
+FUZZ_CC   ?= clang
+FUZZ_SRC  := tests/fuzz_http.c common/http.c common/io.c common/fiber.c common/util.c
+fuzz: $(BUILD)/fuzz/fuzz_http
+	@mkdir -p $(BUILD)/fuzz/corpus
+	@echo "== fuzzing http_serve_connection for $(FUZZ_TIME) s"
+	@$(BUILD)/fuzz/fuzz_http -max_total_time=$(FUZZ_TIME) -max_len=4096 \
+		-print_final_stats=1 $(BUILD)/fuzz/corpus tests/fuzz-seeds 2>$(BUILD)/fuzz/log || \
+		{ tail -40 $(BUILD)/fuzz/log; exit 1; }
+	@grep -E "stat::number_of_executed_units|Done" $(BUILD)/fuzz/log | head -2
+
+$(BUILD)/fuzz/fuzz_http: $(FUZZ_SRC)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS) -o $@ \
+		$(FUZZ_SRC) -lev -lhttp_parser
 
 # make grade: rebuild the labs being graded (a lab that does not build
 # loses its points, the others are still graded), then run the grader.
@@ -68,6 +96,9 @@ grade: $(BUILD)/tests/grade
 	@$(MAKE) -k --no-print-directory $(GRADE_LABS:%=$(BIN)/%) $(BIN)/upstream >/dev/null || \
 		echo "grade: some labs do not build; they lose their points"
 	@LAB="$(LAB)" RESULTS="$(RESULTS)" LAB_BIN=$(BIN) $(BUILD)/tests/grade
+
+$(BUILD)/tests/valgrind_labs: $(BUILD)/tests/valgrind_labs.o $(TESTLIB_O) $(COMMON_O)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
 $(BUILD)/tests/grade: $(BUILD)/tests/grade.o $(TESTLIB_O) $(COMMON_O)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)

@@ -42,7 +42,10 @@ static void forget(pid_t pid)
 			started[i] = 0;
 }
 
-static pid_t spawn(const char *prog, const char *const args[], int *out, int *err)
+/* Start $LAB_BIN/prog with args, under the wrapper command wrap (NULL, or
+ * e.g. valgrind and its options) -- stdout and stderr on pipes. */
+static pid_t spawn_wrapped(const char *const wrap[], const char *prog,
+			   const char *const args[], int *out, int *err)
 {
 	static bool registered;
 	const char *dir = getenv("LAB_BIN") ? getenv("LAB_BIN") : ".";
@@ -57,6 +60,8 @@ static pid_t spawn(const char *prog, const char *const args[], int *out, int *er
 		registered = true;
 	}
 	snprintf(path, sizeof path, "%s/%s", dir, prog);
+	for (int i = 0; wrap && wrap[i] && n < 16; i++)
+		argv[n++] = wrap[i];
 	argv[n++] = path;
 	for (int i = 0; args && args[i] && n < 31; i++)
 		argv[n++] = args[i];
@@ -72,8 +77,8 @@ static pid_t spawn(const char *prog, const char *const args[], int *out, int *er
 			_exit(127);
 		dup2(o[1], 1);
 		dup2(e[1], 2);
-		execv(path, (char **)argv);
-		fprintf(stderr, "cannot run %s: %m\n", path);
+		execvp(argv[0], (char **)argv);
+		fprintf(stderr, "cannot run %s: %m\n", argv[0]);
 		_exit(127);
 	}
 	close(o[1]);
@@ -83,6 +88,11 @@ static pid_t spawn(const char *prog, const char *const args[], int *out, int *er
 	if (nstarted < 64)
 		started[nstarted++] = pid;
 	return pid;
+}
+
+static pid_t spawn(const char *prog, const char *const args[], int *out, int *err)
+{
+	return spawn_wrapped(NULL, prog, args, out, err);
 }
 
 /* The port in the first "http://HOST:PORT/" of line, or -1. */
@@ -121,14 +131,27 @@ static bool read_until(int fd, const char *want, double seconds, char *buf, size
 	return true;
 }
 
-void tl_start(struct tl_proc *p, const char *prog, const char *const args[])
+void tl_start_wrapped(struct tl_proc *p, const char *const wrap[],
+		      const char *prog, const char *const args[])
 {
+	double wait = wrap ? 60 : 10;	/* valgrind takes a while to start */
 	memset(p, 0, sizeof *p);
-	p->pid = spawn(prog, args, &p->out, &p->err);
-	bool ok = read_until(p->out, "\n", 10, p->banner, sizeof p->banner);
-	ck_assert_msg(ok, "%s printed no banner line within 10 s", prog);
+	p->pid = spawn_wrapped(wrap, prog, args, &p->out, &p->err);
+	bool ok = read_until(p->out, "\n", wait, p->banner, sizeof p->banner);
+	ck_assert_msg(ok, "%s printed no banner line within %.0f s", prog, wait);
 	p->port = port_in(p->banner);
 	ck_assert_msg(p->port > 0, "no http://HOST:PORT/ in the banner: %s", p->banner);
+}
+
+void tl_start(struct tl_proc *p, const char *prog, const char *const args[])
+{
+	tl_start_wrapped(p, NULL, prog, args);
+}
+
+void tl_read_err(struct tl_proc *p, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	read_until(p->err, "\n\n\n\n", 1, buf, len);	/* all of it, until EOF */
 }
 
 /* Is pid gone: no such process, or a zombie nobody has reaped yet? */
@@ -358,4 +381,64 @@ bool tl_header(const struct tl_reply *r, const char *name, char *out, size_t len
 		}
 	}
 	return false;
+}
+
+/* --- added for test_hostile and test_faults --- */
+#include <sys/resource.h>
+
+void tl_start_upstream(struct tl_proc *p, const char *const args[])
+{
+	memset(p, 0, sizeof *p);
+	p->pid = spawn("upstream", args, &p->out, &p->err);
+	bool ok = read_until(p->out, "\n", 10, p->banner, sizeof p->banner);
+	ck_assert_msg(ok, "upstream printed no banner line within 10 s");
+	p->port = port_in(p->banner);
+	const char *word = strstr(p->banner, "port ");
+	if (p->port <= 0 && word)
+		p->port = atoi(word + 5);
+	ck_assert_msg(p->port > 0, "no port in the upstream's banner: %s", p->banner);
+}
+
+void tl_start_with_fd_limit(struct tl_proc *p, const char *prog,
+			    const char *const args[], int nofile)
+{
+	struct rlimit old, low;
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)nofile;
+	ck_assert_msg(setrlimit(RLIMIT_NOFILE, &low) == 0,
+		      "cannot lower RLIMIT_NOFILE to %d: %s", nofile, strerror(errno));
+	memset(p, 0, sizeof *p);
+	p->pid = spawn(prog, args, &p->out, &p->err);
+	setrlimit(RLIMIT_NOFILE, &old);
+	bool ok = read_until(p->out, "\n", 10, p->banner, sizeof p->banner);
+	ck_assert_msg(ok, "%s (fd limit %d) printed no banner line within 10 s",
+		      prog, nofile);
+	p->port = port_in(p->banner);
+	ck_assert_msg(p->port > 0, "no http://HOST:PORT/ in the banner: %s", p->banner);
+}
+
+void tl_read_reply(int fd, double timeout, struct tl_reply *r)
+{
+	static char buf[65536];
+	size_t used = 0;
+	memset(r, 0, sizeof *r);
+	double start = now(), end = start + timeout;
+	while (used < sizeof buf - 1) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		double left = end - now();
+		if (left <= 0 || poll(&pfd, 1, (int)(left * 1000) + 1) <= 0)
+			break;
+		ssize_t n = read(fd, buf + used, sizeof buf - 1 - used);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n <= 0) {
+			r->closed = true;
+			break;
+		}
+		used += (size_t)n;
+	}
+	buf[used] = '\0';
+	r->seconds = now() - start;
+	parse_reply(buf, used, r);
 }

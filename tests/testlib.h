@@ -26,6 +26,13 @@ struct tl_proc {
  * (NULL-terminated); wait for its banner.  Fails the test if none comes. */
 void tl_start(struct tl_proc *p, const char *prog, const char *const args[]);
 
+/* The same, run under a wrapper command (e.g. valgrind and its options). */
+void tl_start_wrapped(struct tl_proc *p, const char *const wrap[],
+		      const char *prog, const char *const args[]);
+
+/* What the process wrote on stderr, up to its end (or 1 s). */
+void tl_read_err(struct tl_proc *p, char *buf, size_t len);
+
 /* Run $LAB_BIN/prog to completion; its exit status, stderr in err. */
 int tl_run(const char *prog, const char *const args[], char *err, size_t errlen);
 
@@ -76,5 +83,20 @@ int tl_get_many(int port, const char *path, int n, double *ends);
 
 /* The value of header name in r->head, copied to out, or false. */
 bool tl_header(const struct tl_reply *r, const char *name, char *out, size_t len);
+
+/* Start $LAB_BIN/upstream: like tl_start, but the port may also come as
+ * "port N" in its banner (the simulator's own wording). */
+void tl_start_upstream(struct tl_proc *p, const char *const args[]);
+
+/* tl_start with RLIMIT_NOFILE lowered to `nofile` for the program (and
+ * whatever it starts).  The limit is lowered in the test process around
+ * the fork, so the child has it before exec, then restored. */
+void tl_start_with_fd_limit(struct tl_proc *p, const char *prog,
+			    const char *const args[], int nofile);
+
+/* Read an answer on a connected socket until the server closes it or
+ * `timeout` passes; fills r as tl_raw does (r->seconds from this call).
+ * Does not close fd. */
+void tl_read_reply(int fd, double timeout, struct tl_reply *r);
 
 #endif

@@ -2,7 +2,9 @@
 # Install the Debian packages workerlab builds with, and nothing else.
 # Prints each command it runs; does nothing when everything is present.
 set -e
-PACKAGES="build-essential pkg-config libcurl4-openssl-dev libev-dev check libhttp-parser-dev valgrind"
+# valgrind also provides the header that registers fiber stacks; clang and
+# its runtime are for `make fuzz` (libFuzzer).
+PACKAGES="build-essential pkg-config libcurl4-openssl-dev libev-dev check libhttp-parser-dev valgrind clang libclang-rt-14-dev"
 
 missing=
 for p in $PACKAGES; do
