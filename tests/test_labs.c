@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "model.h"
@@ -132,6 +133,28 @@ START_TEST(sigterm_cuts_a_long_request_short_after_the_grace_period)
 	ck_assert_msg(took < 1.0, "took %.2fs to stop", took);
 	ck_assert_msg(strncmp(buf, "HTTP/1.1 502 ", 13) == 0 && strstr(buf, "\"code\": 1"),
 		      "the request cut short got: %s", buf);
+}
+END_TEST
+
+/* SIGINT: no grace period; a request in flight is cut short at once. */
+START_TEST(sigint_stops_a_busy_lab_at_once)
+{
+	const char *lab = lab_names[_i];
+	struct tl_proc p;
+	int status;
+	double took;
+	tl_start(&p, lab, unscaled);
+	int fd = tl_connect(p.port);
+	const char *get = "GET /hello HTTP/1.1\r\n\r\n";
+	ck_assert_int_eq(write(fd, get, strlen(get)), (ssize_t)strlen(get));
+	usleep(100000);
+	bool exited = tl_signal(&p, SIGINT, 2, &status, &took);
+	close(fd);
+	close(p.out);
+	close(p.err);
+	ck_assert_msg(exited && took < 0.5, "%s took %.2fs to stop after SIGINT", lab, took);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "%s ended with status 0x%x after SIGINT", lab, status);
 }
 END_TEST
 
@@ -292,6 +315,7 @@ int main(void)
 	tcase_add_loop_test(use, sigterm_stops_a_busy_lab_and_its_upstream_within_a_second, 0, 4);
 	tcase_add_test(use, sigkill_of_a_lab_takes_its_upstream_along);
 	tcase_add_test(use, sigterm_lets_a_short_request_in_flight_finish);
+	tcase_add_loop_test(use, sigint_stops_a_busy_lab_at_once, 0, 4);
 	tcase_add_test(use, sigterm_cuts_a_long_request_short_after_the_grace_period);
 	tcase_add_test(use, trace_lists_every_download_with_its_start_and_end);
 	tcase_add_test(use, the_log_draws_a_timeline_row_per_url_within_80_columns);

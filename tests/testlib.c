@@ -207,9 +207,14 @@ int tl_run(const char *prog, const char *const args[], char *err, size_t errlen)
 
 bool tl_terminate(struct tl_proc *p, double seconds, int *status, double *took)
 {
+	return tl_signal(p, SIGTERM, seconds, status, took);
+}
+
+bool tl_signal(struct tl_proc *p, int sig, double seconds, int *status, double *took)
+{
 	double start = now();
 	*status = 0;
-	kill(p->pid, SIGTERM);
+	kill(p->pid, sig);
 	bool ok = wait_exit(p->pid, seconds, status);
 	*took = now() - start;
 	if (!ok) {

@@ -44,6 +44,9 @@ double tl_stop(struct tl_proc *p);
  * Reaps it; true when it exited by itself.  Does not close its pipes. */
 bool tl_terminate(struct tl_proc *p, double seconds, int *status, double *took);
 
+/* The same with another signal. */
+bool tl_signal(struct tl_proc *p, int sig, double seconds, int *status, double *took);
+
 /* A connected TCP socket to 127.0.0.1:port (fails the test otherwise). */
 int tl_connect(int port);
 
