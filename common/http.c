@@ -31,7 +31,7 @@ struct conn {
 	int error;		/* the 4xx a callback chose, or 0 */
 	/* scan_head's place in the raw head */
 	size_t line_len, lines;
-	bool head_scanned;
+	bool colon_seen, head_scanned;
 };
 
 static int fail(struct conn *c, int status)
@@ -112,9 +112,10 @@ static const http_parser_settings settings = {
 };
 
 /*
- * What http-parser lets through and we do not: obsolete line folding (a
- * header line that starts with a space or a tab continues the one before,
- * a classic way to smuggle a header past one parser and not another) and
+ * What http-parser lets through and we do not: a space or a tab in a
+ * header line before its colon -- "Host : x", or obsolete line folding, a
+ * line that starts with a space and continues the one before.  Both are
+ * classic ways to smuggle a header past one parser and not another.  Also
  * control bytes, NUL included, anywhere in the head.  Runs over raw bytes
  * before the parser sees them, until the blank line that ends the head.
  */
@@ -127,14 +128,17 @@ static bool head_is_clean(struct conn *c, const char *p, size_t n)
 				c->head_scanned = true;	/* the blank line */
 			c->lines += c->line_len > 0;
 			c->line_len = 0;
-		} else if (ch == '\r') {
-			continue;	/* the parser checks where CRs stand */
-		} else if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
-			return false;
-		} else if (c->line_len++ == 0 && c->lines > 0 &&
-			   (ch == ' ' || ch == '\t')) {
-			return false;
+			c->colon_seen = false;
+			continue;
 		}
+		if (ch == '\r')
+			continue;	/* the parser checks where CRs stand */
+		if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+			return false;
+		if (c->lines > 0 && !c->colon_seen && (ch == ' ' || ch == '\t'))
+			return false;	/* a header line: whitespace in the name */
+		c->colon_seen |= ch == ':';
+		c->line_len++;
 	}
 	return true;
 }
@@ -147,7 +151,7 @@ static int read_request(struct conn *c, double deadline)
 	c->parser.data = c;
 	memset(&c->req, 0, sizeof c->req);
 	c->target_len = c->head_bytes = c->body_bytes = 0;
-	c->started = c->complete = c->head_scanned = false;
+	c->started = c->complete = c->head_scanned = c->colon_seen = false;
 	c->line_len = c->lines = 0;
 
 	while (!c->complete) {

@@ -1,0 +1,671 @@
+/*
+ * Hostile clients: malformed, oversized, slow, pipelining, resetting and
+ * hoarding clients, against every lab and against the upstream simulator.
+ *
+ * The contract each case checks: a bad request gets its 4xx at once and
+ * the connection is closed; a slow client is cut off at --timeout (408 or
+ * a close); a client that vanishes costs nothing; and whatever happened,
+ * a good request right after is answered 200.  The labs run with
+ * "--delay-scale 0.02 --timeout 1"; the simulator with its defaults
+ * (a 5 s timeout), its good request being GET /delay/0.
+ *
+ * Most cases are one row of the table below: bytes to send, the status
+ * expected.  In the bytes, {good} stands for the target's good path,
+ * {x:N} for N letters x, and {h:N} for N filler header lines.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "testlib.h"
+#include "util.h"
+
+/* ---- the servers under test ---- */
+
+struct target {
+	const char *name;
+	bool lab;		/* routes /hello (405 for other methods) */
+	bool evented;		/* keep-alive, a fiber per connection */
+	const char *good;	/* a path answered 200 */
+	double timeout;		/* seconds a request head may take */
+};
+
+static const struct target targets[] = {
+	{ "lab1", true, false, "/hello", 1 },
+	{ "lab2", true, false, "/hello", 1 },
+	{ "lab3", true, true, "/hello", 1 },
+	{ "lab4", true, true, "/hello", 1 },
+	{ "upstream", false, true, "/delay/0", 5 },
+};
+enum { NTARGETS = sizeof targets / sizeof targets[0] };
+
+static const char *const lab_args[] = {
+	"-b", "127.0.0.1:0", "--delay-scale", "0.02", "--timeout", "1", NULL
+};
+static const char *const upstream_args[] = { "-b", "127.0.0.1:0", NULL };
+
+static const struct target *start(int i, struct tl_proc *p)
+{
+	const struct target *t = &targets[i];
+	if (t->lab)
+		tl_start(p, t->name, lab_args);
+	else
+		tl_start_upstream(p, upstream_args);
+	return t;
+}
+
+/* What a reply was, in words, for failure messages. */
+static const char *described(const struct tl_reply *r)
+{
+	static char s[160];
+	if (r->status)
+		snprintf(s, sizeof s, "HTTP %d after %.2fs (%s)", r->status, r->seconds,
+			 r->closed ? "then closed" : "connection left open");
+	else if (r->closed)
+		snprintf(s, sizeof s, "no answer, the connection closed after %.2fs",
+			 r->seconds);
+	else
+		snprintf(s, sizeof s, "no answer, the connection still open after %.2fs",
+			 r->seconds);
+	return s;
+}
+
+/* The good request, answered 200 within `within` seconds. */
+static void good_request_answered(const struct target *t, int port, double within,
+				  const char *after)
+{
+	char req[256];
+	struct tl_reply r;
+	int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+			 "Connection: close\r\n\r\n", t->good);
+	tl_raw(port, req, (size_t)n, within, &r);
+	ck_assert_msg(r.status == 200 && r.seconds < within,
+		      "%s: after %s, GET %s should be answered 200 within %.1fs; got %s",
+		      t->name, after, t->good, within, described(&r));
+}
+
+/* ---- the table ---- */
+
+enum {
+	LABS_ONLY = 1,		/* the simulator has no /hello to refuse */
+	NO_BODY = 2,		/* HEAD: headers, Content-Length, no body */
+	ALLOWS_GET_HEAD = 4,	/* 405 with "Allow: GET, HEAD" */
+};
+
+/* How long a table answer may take: bad bytes are refused at once, and
+ * only a good request does any work (/hello: about 50 ms here). */
+#define PROMPT 0.5
+
+#define HOST "Host: 127.0.0.1\r\n"
+#define CLOSE "Connection: close\r\n"
+#define GET_GOOD(version) "GET {good} " version "\r\n" HOST CLOSE "\r\n"
+
+/* A TLS 1.2 ClientHello, as a browser sends to an https:// URL. */
+#define CLIENT_HELLO \
+	"\x16\x03\x01\x00\x3d\x01\x00\x00\x39\x03\x03" \
+	"\x5a\x1e\x33\x07\x9c\x8b\x42\x11\x6d\xe0\x05\x17\x2b\x90\x44\x81" \
+	"\x0c\x7e\x61\x29\xaa\x13\x5f\x02\x88\x3d\xc4\x71\x0e\x9a\x26\xbb" \
+	"\x00\x00\x04\x13\x01\x13\x02\x01\x00\x00\x0c\x00\x00\x00\x08\x00" \
+	"\x06\x00\x00\x03\x66\x6f\x6f"
+
+#define HOSTILE(X) \
+	X(garbage_bytes_get_400, "\x01\x02\x03 hello? \xff\xfe\r\n\r\n", 400, 0) \
+	X(a_tls_client_hello_gets_400, CLIENT_HELLO, 400, 0) \
+	X(a_bad_method_token_gets_400, "G@T {good} HTTP/1.1\r\n" HOST CLOSE "\r\n", 400, 0) \
+	X(a_lowercase_method_gets_400, "get {good} HTTP/1.1\r\n" HOST CLOSE "\r\n", 400, 0) \
+	X(http_2_0_gets_400, GET_GOOD("HTTP/2.0"), 400, 0) \
+	X(http_1_2_gets_400, GET_GOOD("HTTP/1.2"), 400, 0) \
+	X(http_0_9_gets_400, GET_GOOD("HTTP/0.9"), 400, 0) \
+	X(a_versionless_http_0_9_request_gets_400, "GET {good}\r\n\r\n", 400, 0) \
+	X(http_3_gets_400, GET_GOOD("HTTP/3"), 400, 0) \
+	X(a_header_line_without_a_colon_gets_400, \
+	  "GET {good} HTTP/1.1\r\nHost 127.0.0.1\r\n" CLOSE "\r\n", 400, 0) \
+	X(whitespace_before_a_colon_gets_400, \
+	  "GET {good} HTTP/1.1\r\nHost : 127.0.0.1\r\n" CLOSE "\r\n", 400, 0) \
+	X(obsolete_line_folding_with_a_space_gets_400, \
+	  "GET {good} HTTP/1.1\r\n" HOST "X-Folded: one\r\n two\r\n" CLOSE "\r\n", 400, 0) \
+	X(obsolete_line_folding_with_a_tab_gets_400, \
+	  "GET {good} HTTP/1.1\r\n" HOST "X-Folded: one\r\n\ttwo\r\n" CLOSE "\r\n", 400, 0) \
+	X(a_nul_byte_in_a_header_value_gets_400, \
+	  "GET {good} HTTP/1.1\r\n" HOST "X-Nul: a\x00" "b\r\n" CLOSE "\r\n", 400, 0) \
+	X(a_control_byte_in_a_header_value_gets_400, \
+	  "GET {good} HTTP/1.1\r\n" HOST "X-Ctl: a\x01" "b\r\n" CLOSE "\r\n", 400, 0) \
+	X(a_del_byte_in_a_header_value_gets_400, \
+	  "GET {good} HTTP/1.1\r\n" HOST "X-Del: a\x7f" "b\r\n" CLOSE "\r\n", 400, 0) \
+	X(a_control_byte_in_a_header_name_gets_400, \
+	  "GET {good} HTTP/1.1\r\n" HOST "X-C\x01" "tl: a\r\n" CLOSE "\r\n", 400, 0) \
+	X(a_negative_content_length_gets_400, \
+	  "GET {good} HTTP/1.1\r\n" HOST CLOSE "Content-Length: -1\r\n\r\n", 400, 0) \
+	X(a_non_numeric_content_length_gets_400, \
+	  "GET {good} HTTP/1.1\r\n" HOST CLOSE "Content-Length: abc\r\n\r\n", 400, 0) \
+	X(two_different_content_lengths_get_400, \
+	  "GET {good} HTTP/1.1\r\n" HOST CLOSE "Content-Length: 3\r\n" \
+	  "Content-Length: 4\r\n\r\nabcd", 400, 0) \
+	X(content_length_with_transfer_encoding_gets_400, \
+	  "GET {good} HTTP/1.1\r\n" HOST CLOSE "Content-Length: 5\r\n" \
+	  "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, 0) \
+	X(a_bad_chunk_size_gets_400, \
+	  "GET {good} HTTP/1.1\r\n" HOST CLOSE "Transfer-Encoding: chunked\r\n\r\n" \
+	  "zz\r\nhello\r\n0\r\n\r\n", 400, 0) \
+	X(an_absolute_form_target_gets_400, \
+	  "GET http://127.0.0.1{good} HTTP/1.1\r\n" HOST CLOSE "\r\n", 400, 0) \
+	X(an_asterisk_target_gets_400, "OPTIONS * HTTP/1.1\r\n" HOST CLOSE "\r\n", 400, 0) \
+	X(an_empty_request_line_gets_400, "\r\n" HOST CLOSE "\r\n", 400, 0) \
+	X(a_request_line_of_spaces_gets_400, "   \r\n" HOST CLOSE "\r\n", 400, 0) \
+	X(one_huge_header_gets_431, \
+	  "GET {good} HTTP/1.1\r\n" HOST CLOSE "X-Huge: {x:10000}\r\n\r\n", 431, 0) \
+	X(many_headers_get_431, "GET {good} HTTP/1.1\r\n" HOST CLOSE "{h:300}\r\n", 431, 0) \
+	X(a_target_over_2_kib_gets_414, \
+	  "GET /{x:3000} HTTP/1.1\r\n" HOST CLOSE "\r\n", 414, 0) \
+	X(a_body_over_64_kib_gets_413_before_it_is_sent, \
+	  "POST {good} HTTP/1.1\r\n" HOST CLOSE "Content-Length: 1000000\r\n\r\n", 413, 0) \
+	X(an_unknown_path_gets_404, "GET /no/such/path HTTP/1.1\r\n" HOST CLOSE "\r\n", 404, 0) \
+	X(post_to_hello_gets_405_allowing_get_and_head, \
+	  "POST /hello HTTP/1.1\r\n" HOST CLOSE "Content-Length: 0\r\n\r\n", 405, \
+	  LABS_ONLY | ALLOWS_GET_HEAD) \
+	X(put_to_hello_gets_405_allowing_get_and_head, \
+	  "PUT /hello HTTP/1.1\r\n" HOST CLOSE "Content-Length: 0\r\n\r\n", 405, \
+	  LABS_ONLY | ALLOWS_GET_HEAD) \
+	X(delete_of_hello_gets_405_allowing_get_and_head, \
+	  "DELETE /hello HTTP/1.1\r\n" HOST CLOSE "\r\n", 405, LABS_ONLY | ALLOWS_GET_HEAD) \
+	X(head_gets_200_with_headers_and_no_body, \
+	  "HEAD {good} HTTP/1.1\r\n" HOST CLOSE "\r\n", 200, NO_BODY)
+
+struct hostile {
+	const char *name;
+	const char *bytes;
+	size_t len;
+	int status;
+	unsigned flags;
+};
+
+#define AS_ROW(name, bytes, status, flags) { #name, bytes, sizeof(bytes) - 1, status, flags },
+static const struct hostile rows[] = { HOSTILE(AS_ROW) };
+
+/* The row's bytes with {good}, {x:N} and {h:N} filled in; returns length. */
+static size_t expand(const struct hostile *h, const struct target *t, char *out, size_t cap)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < h->len; ) {
+		const char *at = h->bytes + i;
+		int count, used = 0;
+		char kind;
+		if (h->len - i >= 6 && memcmp(at, "{good}", 6) == 0) {
+			size_t gl = strlen(t->good);
+			ck_assert(n + gl < cap);
+			memcpy(out + n, t->good, gl);
+			n += gl;
+			i += 6;
+		} else if (*at == '{' && sscanf(at, "{%c:%d}%n", &kind, &count, &used) == 2
+			   && used > 0) {
+			for (int k = 0; k < count; k++) {
+				if (kind == 'x') {
+					ck_assert(n + 1 < cap);
+					out[n++] = 'x';
+				} else {
+					ck_assert(n + 64 < cap);
+					n += (size_t)snprintf(out + n, cap - n,
+						"X-Filler-%03d: %040d\r\n", k, k);
+				}
+			}
+			i += (size_t)used;
+		} else {
+			ck_assert(n + 1 < cap);
+			out[n++] = h->bytes[i++];
+		}
+	}
+	return n;
+}
+
+/* Send the row's bytes to target i; check the answer, then a good request. */
+static void run_row(int row, int i)
+{
+	static char bytes[65536];
+	const struct hostile *h = &rows[row];
+	struct tl_proc p;
+	struct tl_reply r;
+	char value[128];
+
+	if ((h->flags & LABS_ONLY) && !targets[i].lab)
+		return;
+	const struct target *t = start(i, &p);
+	size_t len = expand(h, t, bytes, sizeof bytes);
+	tl_raw(p.port, bytes, len, t->timeout + 2, &r);
+
+	ck_assert_msg(r.status == h->status,
+		      "%s on %s: expected HTTP %d; got %s", h->name, t->name,
+		      h->status, described(&r));
+	ck_assert_msg(r.closed, "%s on %s: expected the connection closed after the %d; "
+		      "it stayed open", h->name, t->name, h->status);
+	ck_assert_msg(r.seconds < PROMPT, "%s on %s: expected the %d at once (< %.1fs); "
+		      "it took %.2fs", h->name, t->name, h->status, PROMPT, r.seconds);
+	if (h->flags & ALLOWS_GET_HEAD) {
+		bool has = tl_header(&r, "Allow", value, sizeof value);
+		ck_assert_msg(has && strcmp(value, "GET, HEAD") == 0,
+			      "%s on %s: expected \"Allow: GET, HEAD\"; got %s", h->name,
+			      t->name, has ? value : "no Allow header");
+	}
+	if (h->flags & NO_BODY) {
+		ck_assert_msg(tl_header(&r, "Content-Length", value, sizeof value),
+			      "%s on %s: expected a Content-Length header; head: %s",
+			      h->name, t->name, r.head);
+		ck_assert_msg(r.body[0] == '\0', "%s on %s: expected no body after HEAD; "
+			      "got \"%.60s\"", h->name, t->name, r.body);
+	}
+	good_request_answered(t, p.port, 5, h->name);
+	tl_stop(&p);
+}
+
+/* One Check test per row, named after it, looping over the targets. */
+#define AS_TEST(name, bytes, status, flags) \
+	START_TEST(name) { run_row(row_index(#name), _i); } END_TEST
+static int row_index(const char *name)
+{
+	for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++)
+		if (strcmp(rows[k].name, name) == 0)
+			return (int)k;
+	die("test_hostile: no row named %s", name);
+}
+HOSTILE(AS_TEST)
+
+/* ---- clients that are slow, pipeline, vanish or hoard ---- */
+
+static void send_text(int fd, const char *s)
+{
+	size_t len = strlen(s);
+	ck_assert_msg(send(fd, s, len, MSG_NOSIGNAL) == (ssize_t)len,
+		      "cannot send %zu bytes: %s", len, strerror(errno));
+}
+
+/* Close so that the server sees a reset (RST), not an orderly end. */
+static void reset(int fd)
+{
+	struct linger now_please = { .l_onoff = 1, .l_linger = 0 };
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &now_please, sizeof now_please);
+	close(fd);
+}
+
+/* The answer to a request head that never ends: 408 or a plain close,
+ * neither much before nor much after the timeout. */
+static void cut_off_at_the_timeout(const struct target *t, const struct tl_reply *r,
+				   const char *what)
+{
+	ck_assert_msg((r->status == 408 || r->status == 0) && r->closed,
+		      "%s on %s: expected 408 or a close after the %.0fs timeout; got %s",
+		      what, t->name, t->timeout, described(r));
+	ck_assert_msg(r->seconds >= 0.5 * t->timeout && r->seconds <= t->timeout + 1,
+		      "%s on %s: expected to be cut off about %.0fs in; it was %.2fs",
+		      what, t->name, t->timeout, r->seconds);
+}
+
+START_TEST(an_unfinished_request_head_gets_408_or_a_close_at_the_timeout)
+{
+	struct tl_proc p;
+	struct tl_reply r;
+	char head[128];
+	const struct target *t = start(_i, &p);
+	int fd = tl_connect(p.port);
+	snprintf(head, sizeof head, "GET %s HTTP/1.1\r\nHost:", t->good);
+	send_text(fd, head);
+	tl_read_reply(fd, t->timeout + 2, &r);
+	close(fd);
+	cut_off_at_the_timeout(t, &r, "an unfinished head");
+	good_request_answered(t, p.port, 5, "an unfinished head");
+	tl_stop(&p);
+}
+END_TEST
+
+START_TEST(a_silent_client_is_closed_at_the_timeout)
+{
+	struct tl_proc p;
+	struct tl_reply r;
+	const struct target *t = start(_i, &p);
+	int fd = tl_connect(p.port);
+	tl_read_reply(fd, t->timeout + 2, &r);
+	close(fd);
+	cut_off_at_the_timeout(t, &r, "a client that sends nothing");
+	good_request_answered(t, p.port, 5, "a silent client");
+	tl_stop(&p);
+}
+END_TEST
+
+/* Slowloris: one byte every 0.1 s keeps every single read short, but the
+ * head as a whole must still arrive within the timeout. */
+START_TEST(a_client_dripping_its_head_is_cut_off_at_the_timeout)
+{
+	struct tl_proc p;
+	struct tl_reply r = { 0 };
+	char head[128];
+	const struct target *t = start(_i, &p);
+	int fd = tl_connect(p.port);
+	snprintf(head, sizeof head, "GET %s HTTP/1.1\r\nX-Drip: ", t->good);
+	double begin = now();
+	send_text(fd, head);
+	while (now() - begin < t->timeout + 2) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		if (poll(&pfd, 1, 100) > 0 ||
+		    send(fd, "a", 1, MSG_NOSIGNAL) != 1) {
+			tl_read_reply(fd, 1, &r);
+			r.closed = true;	/* readable or refused: it is ending */
+			break;
+		}
+	}
+	r.seconds = now() - begin;
+	close(fd);
+	cut_off_at_the_timeout(t, &r, "a client dripping one byte every 0.1s");
+	good_request_answered(t, p.port, 5, "a dripping client");
+	tl_stop(&p);
+}
+END_TEST
+
+/* The sync worker is held by a slow client for at most the timeout; the
+ * evented worker serves the good request beside it at once. */
+START_TEST(a_good_request_is_served_while_a_slow_client_holds_a_connection)
+{
+	struct tl_proc p;
+	const struct target *t = start(_i, &p);
+	int slow = tl_connect(p.port);
+	send_text(slow, "GET / HTTP/1.1\r\nHost:");
+	usleep(50000);		/* let the worker take the slow one first */
+	good_request_answered(t, p.port, t->evented ? PROMPT : t->timeout + 1,
+			      "a slow client connected first (it is still there)");
+	close(slow);
+	tl_stop(&p);
+}
+END_TEST
+
+/* Two requests in one send.  The evented worker answers both, in order;
+ * the sync worker answers the first with "Connection: close" and stops. */
+static void pipeline(int i, const char *second, int second_status)
+{
+	struct tl_proc p;
+	struct tl_reply r;
+	char req[512], conn[64] = "", cl[32] = "";
+	const struct target *t = start(i, &p);
+	const char *path2 = second ? second : t->good;
+	int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\n" HOST "\r\n"
+			 "GET %s HTTP/1.1\r\n" HOST CLOSE "\r\n", t->good, path2);
+	tl_raw(p.port, req, (size_t)n, t->timeout + 2, &r);
+
+	ck_assert_msg(r.status == 200, "pipelined GET %s then GET %s on %s: expected the "
+		      "first answered 200; got %s", t->good, path2, t->name, described(&r));
+	ck_assert_msg(tl_header(&r, "Content-Length", cl, sizeof cl),
+		      "%s: the first answer has no Content-Length: %s", t->name, r.head);
+	size_t first = (size_t)atol(cl);
+	const char *rest = strlen(r.body) >= first ? r.body + first : "";
+	tl_header(&r, "Connection", conn, sizeof conn);
+	bool closes = strcasecmp(conn, "close") == 0;
+	if (t->evented) {
+		ck_assert_msg(!closes && strncmp(rest, "HTTP/1.1 ", 9) == 0 &&
+			      atoi(rest + 9) == second_status,
+			      "pipelined GET %s then GET %s on %s (evented, keep-alive): "
+			      "expected 200 then %d in order; got %d (Connection: %s) then "
+			      "\"%.40s\"", t->good, path2, t->name, second_status, r.status,
+			      conn, rest);
+	} else {
+		ck_assert_msg(closes && rest[0] == '\0' && r.closed,
+			      "pipelined GET %s then GET %s on %s (sync): expected one 200 "
+			      "with Connection: close and then the end; got Connection: %s "
+			      "and then \"%.40s\"", t->good, path2, t->name, conn, rest);
+	}
+	good_request_answered(t, p.port, 5, "pipelined requests");
+	tl_stop(&p);
+}
+
+START_TEST(two_pipelined_requests_are_answered_in_order_or_the_first_closes)
+{
+	pipeline(_i, NULL, 200);
+}
+END_TEST
+
+START_TEST(a_pipelined_unknown_path_is_answered_404_after_the_first)
+{
+	pipeline(_i, "/no/such/path", 404);
+}
+END_TEST
+
+enum { VANISHING = 10 };	/* clients per case */
+
+START_TEST(clients_resetting_halfway_through_their_request_cost_nothing)
+{
+	struct tl_proc p;
+	const struct target *t = start(_i, &p);
+	for (int k = 0; k < VANISHING; k++) {
+		int fd = tl_connect(p.port);
+		send_text(fd, "GET /hello HTTP/1.1\r\nHo");
+		usleep(5000);
+		reset(fd);
+	}
+	good_request_answered(t, p.port, t->timeout + 1, "10 clients reset mid-request");
+	tl_stop(&p);
+}
+END_TEST
+
+/* hang_up: reset(), or an orderly close(). */
+static void vanish_before_the_answer(int i, void (*hang_up)(int), const char *what)
+{
+	struct tl_proc p;
+	char req[256];
+	const struct target *t = start(i, &p);
+	snprintf(req, sizeof req, "GET %s HTTP/1.1\r\n" HOST "\r\n", t->good);
+	for (int k = 0; k < VANISHING; k++) {
+		int fd = tl_connect(p.port);
+		send_text(fd, req);
+		usleep(5000);
+		hang_up(fd);
+	}
+	good_request_answered(t, p.port, 5, what);
+	ck_assert_msg(kill(p.pid, 0) == 0, "%s died after %s", t->name, what);
+	tl_stop(&p);
+}
+
+static void close_quietly(int fd)
+{
+	close(fd);
+}
+
+START_TEST(clients_resetting_before_their_answer_cost_nothing)
+{
+	vanish_before_the_answer(_i, reset, "10 clients reset before their answer");
+}
+END_TEST
+
+START_TEST(clients_hanging_up_before_their_answer_cost_nothing)
+{
+	vanish_before_the_answer(_i, close_quietly, "10 clients hung up before their answer");
+}
+END_TEST
+
+/* Open n connections at once (non-blocking connects); wait up to 3 s for
+ * them to be established.  Returns how many were. */
+static int open_idle(int port, int *fds, int n)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	for (int k = 0; k < n; k++) {
+		fds[k] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		ck_assert_msg(fds[k] >= 0, "socket #%d: %s", k, strerror(errno));
+		int rc = connect(fds[k], (struct sockaddr *)&a, sizeof a);
+		ck_assert_msg(rc == 0 || errno == EINPROGRESS, "connect #%d: %s", k,
+			      strerror(errno));
+	}
+	int up = 0;
+	double end = now() + 3;
+	for (int k = 0; k < n; k++) {
+		struct pollfd pfd = { .fd = fds[k], .events = POLLOUT };
+		double left = end - now();
+		int err = 0;
+		socklen_t el = sizeof err;
+		if (left > 0 && poll(&pfd, 1, (int)(left * 1000) + 1) == 1 &&
+		    getsockopt(fds[k], SOL_SOCKET, SO_ERROR, &err, &el) == 0 && err == 0)
+			up++;
+	}
+	return up;
+}
+
+static void close_all(int *fds, int n)
+{
+	for (int k = 0; k < n; k++)
+		close(fds[k]);
+}
+
+START_TEST(many_idle_connections_do_not_hold_up_a_good_request)
+{
+	static int fds[500];
+	struct tl_proc p;
+	const struct target *t = start(_i, &p);
+	int n = t->evented ? 500 : 20;
+	int up = open_idle(p.port, fds, n);
+	ck_assert_msg(up == n, "%s: only %d of %d idle connections were established "
+		      "within 3 s", t->name, up, n);
+	if (t->evented) {
+		char what[64];
+		snprintf(what, sizeof what, "%d idle connections opened (still open)", n);
+		good_request_answered(t, p.port, 2, what);
+	} else {
+		usleep(200000);
+	}
+	close_all(fds, n);
+	good_request_answered(t, p.port, t->timeout + 1, "idle connections were closed");
+	tl_stop(&p);
+}
+END_TEST
+
+/* utime + stime of pid, in seconds. */
+static double cpu_seconds(pid_t pid)
+{
+	char path[64], stat[1024];
+	unsigned long user = 0, sys = 0;
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	ck_assert_msg(f, "cannot read %s: the process is gone", path);
+	size_t len = fread(stat, 1, sizeof stat - 1, f);
+	fclose(f);
+	stat[len] = '\0';
+	const char *after = strrchr(stat, ')');
+	ck_assert(after);
+	/* after ") ": state is field 3; utime and stime are fields 14 and 15 */
+	int got = sscanf(after + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+			 &user, &sys);
+	ck_assert_int_eq(got, 2);
+	return (double)(user + sys) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static bool running(pid_t pid)
+{
+	char path[64], stat[256];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return false;
+	size_t len = fread(stat, 1, sizeof stat - 1, f);
+	fclose(f);
+	stat[len] = '\0';
+	const char *after = strrchr(stat, ')');
+	return after && after[2] != 'Z' && after[2] != 'X';
+}
+
+/* How many fds pid has open. */
+static int count_fds(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(path);
+	int n = 0;
+	if (!d)
+		return -1;
+	for (struct dirent *e; (e = readdir(d)); )
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* EMFILE: with 64 fds, 150 idle clients exhaust the lab's table.  Accept
+ * then fails until some close; the lab must wait for that, not retry in a
+ * tight loop.  The lab runs with a 5 s timeout here, so that the idle
+ * clients are still there while its CPU time is measured. */
+START_TEST(running_out_of_fds_neither_crashes_nor_spins_lab4)
+{
+	static const char *const args[] = {
+		"-b", "127.0.0.1:0", "--delay-scale", "0.02", "--timeout", "5", NULL
+	};
+	enum { LIMIT = 64, CLIENTS = 150 };
+	static int fds[CLIENTS];
+	struct tl_proc p;
+	struct tl_reply r;
+
+	tl_start_with_fd_limit(&p, "lab4", args, LIMIT);
+	tl_get(p.port, "/hello", &r);
+	ck_assert_msg(r.status == 200, "lab4 with %d fds: /hello before any pressure "
+		      "answered %s", LIMIT, described(&r));
+	int up = open_idle(p.port, fds, CLIENTS);
+	ck_assert_msg(up > LIMIT, "only %d of %d connections were established", up, CLIENTS);
+	usleep(300000);		/* let it accept all it can */
+	int held = count_fds(p.pid);
+	if (held < LIMIT - 4)	/* a lab may cap its connections below its limit */
+		printf("note: lab4 held only %d of its %d fds with %d clients waiting; "
+		       "it never ran out\n", held, LIMIT, up);
+	double cpu0 = cpu_seconds(p.pid), wall0 = now();
+	usleep(1000000);
+	double cpu = cpu_seconds(p.pid) - cpu0, wall = now() - wall0;
+	ck_assert_msg(running(p.pid), "lab4 died when it ran out of fds");
+	ck_assert_msg(cpu < 0.5, "lab4 out of fds used %.2fs of CPU in %.2fs: it spins "
+		      "(expected < 0.5s: wait for an fd to close, don't retry accept at "
+		      "once)", cpu, wall);
+	close_all(fds, CLIENTS);
+	usleep(500000);		/* let it see the closes */
+	good_request_answered(&targets[3], p.port, 5, "the fd pressure ended");
+	tl_stop(&p);
+}
+END_TEST
+
+/* ---- the suite ---- */
+
+#define AS_ADD(name, bytes, status, flags) \
+	tcase_add_loop_test(table, name, 0, NTARGETS);
+
+int main(void)
+{
+	Suite *s = suite_create("hostile clients");
+
+	TCase *table = tcase_create("malformed and oversized requests");
+	tcase_set_timeout(table, 30);
+	HOSTILE(AS_ADD)
+	suite_add_tcase(s, table);
+
+	TCase *slow = tcase_create("slow, pipelining and vanishing clients");
+	tcase_set_timeout(slow, 30);
+	tcase_add_loop_test(slow, an_unfinished_request_head_gets_408_or_a_close_at_the_timeout, 0, NTARGETS);
+	tcase_add_loop_test(slow, a_silent_client_is_closed_at_the_timeout, 0, NTARGETS);
+	tcase_add_loop_test(slow, a_client_dripping_its_head_is_cut_off_at_the_timeout, 0, NTARGETS);
+	tcase_add_loop_test(slow, a_good_request_is_served_while_a_slow_client_holds_a_connection, 0, NTARGETS);
+	tcase_add_loop_test(slow, two_pipelined_requests_are_answered_in_order_or_the_first_closes, 0, NTARGETS);
+	tcase_add_loop_test(slow, a_pipelined_unknown_path_is_answered_404_after_the_first, 0, NTARGETS);
+	tcase_add_loop_test(slow, clients_resetting_halfway_through_their_request_cost_nothing, 0, NTARGETS);
+	tcase_add_loop_test(slow, clients_resetting_before_their_answer_cost_nothing, 0, NTARGETS);
+	tcase_add_loop_test(slow, clients_hanging_up_before_their_answer_cost_nothing, 0, NTARGETS);
+	suite_add_tcase(s, slow);
+
+	TCase *many = tcase_create("many connections");
+	tcase_set_timeout(many, 30);
+	tcase_add_loop_test(many, many_idle_connections_do_not_hold_up_a_good_request, 0, NTARGETS);
+	tcase_add_test(many, running_out_of_fds_neither_crashes_nor_spins_lab4);
+	suite_add_tcase(s, many);
+
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
