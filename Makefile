@@ -8,6 +8,9 @@
 #                   "Score: N/M" (LAB=lab3 for one lab, RESULTS=FILE for a
 #                   Gradescope results.json; see grade/)
 #   make grade-selftest  check that the grader fails deliberately broken labs
+#   make bench      measure every lab at rising concurrency; tables, CSV and
+#                   plots in bench/results (QUICK=1: scaled delays, faster)
+#   make bench-python  the note's Flask app under real gunicorn, same table
 #   make fuzz       run libFuzzer over the request handling (FUZZ_TIME seconds)
 #   make valgrind   run lab1 and lab4 under valgrind: no errors, no leaks
 #   make deps       install the Debian packages the build needs
@@ -34,7 +37,7 @@ TESTS    := fiber io http labs hostile faults
 TEST_BIN := $(TESTS:%=$(BUILD)/tests/test_%)
 TESTLIB_O := $(BUILD)/tests/testlib.o $(BUILD)/tests/model.o
 
-.PHONY: all test check test-here asan grade grade-selftest fuzz valgrind deps clean
+.PHONY: all test check test-here asan grade grade-selftest fuzz valgrind bench bench-python deps clean
 .SECONDARY:
 all: $(PROGRAMS)
 
@@ -115,10 +118,16 @@ asan:
 	$(MAKE) BUILD=build/asan BIN=build/asan CFLAGS="$(SANITIZE)" \
 		LDFLAGS="$(LDFLAGS) -fsanitize=address,undefined" test-here
 
+bench: all
+	sh tools/bench.sh
+
+bench-python: $(BIN)/upstream $(BIN)/labload
+	sh tools/bench-python.sh
+
 deps:
 	@sh tools/deps.sh
 
 clean:
-	rm -rf build $(PROGRAMS)
+	rm -rf build bench/results $(PROGRAMS)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

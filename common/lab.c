@@ -11,6 +11,7 @@
 #include "io.h"
 #include "lab.h"
 #include "upstream.h"
+#include "util.h"
 
 static http_handler *lab_hello;
 
@@ -41,18 +42,6 @@ static void usage(FILE *out, const char *prog)
 		"  --grace S         on SIGTERM, seconds requests in flight get to\n"
 		"                    finish (default 0.5)\n"
 		"  -h, --help        show this and exit\n", prog);
-}
-
-/* A positive number, or exit 2 naming the option and the value. */
-static double number_arg(const char *prog, const char *opt, const char *s)
-{
-	char *end;
-	double v = strtod(s, &end);
-	if (end == s || *end != '\0' || !(v > 0) || v > 1e6) {
-		fprintf(stderr, "%s: %s: '%s' is not a positive number\n", prog, opt, s);
-		exit(2);
-	}
-	return v;
 }
 
 struct options {
@@ -91,10 +80,10 @@ static void parse(int argc, char **argv, struct options *o)
 			}
 			break;
 		case 'u': o->urls = optarg; break;
-		case 's': o->scale = number_arg(prog, "--delay-scale", optarg); break;
-		case 't': o->timeout = number_arg(prog, "--timeout", optarg); break;
-		case 'f': o->fetch_timeout = number_arg(prog, "--fetch-timeout", optarg); break;
-		case 'g': o->grace = number_arg(prog, "--grace", optarg); break;
+		case 's': o->scale = positive_arg(prog, "--delay-scale", optarg); break;
+		case 't': o->timeout = positive_arg(prog, "--timeout", optarg); break;
+		case 'f': o->fetch_timeout = positive_arg(prog, "--fetch-timeout", optarg); break;
+		case 'g': o->grace = positive_arg(prog, "--grace", optarg); break;
 		case 'h': usage(stdout, prog); exit(0);
 		case ':':
 			fprintf(stderr, "%s: %s needs a value (try --help)\n",

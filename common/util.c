@@ -31,3 +31,15 @@ void *xcalloc(size_t n, size_t size)
 		die("out of memory");
 	return p;
 }
+
+/* A positive number (at most a million) from the command line, or exit 2. */
+double positive_arg(const char *prog, const char *opt, const char *value)
+{
+	char *end;
+	double v = strtod(value, &end);
+	if (end == value || *end != '\0' || !(v > 0) || v > 1e6) {
+		fprintf(stderr, "%s: %s: '%s' is not a positive number\n", prog, opt, value);
+		exit(2);
+	}
+	return v;
+}

@@ -158,6 +158,48 @@ START_TEST(sigint_stops_a_busy_lab_at_once)
 }
 END_TEST
 
+/* labload, the kit's load client: four at once against lab1 show the
+ * staircase in its CSV, and its summary counts every answer. */
+START_TEST(labload_times_each_request_of_a_staircase)
+{
+	static const char *const args[] = { "-b", "127.0.0.1:0", "--delay-scale", "0.1", NULL };
+	const double s = 2.45 * 0.1;
+	struct tl_proc p;
+	char cmd[512], csv[] = "/tmp/workerlab-labload-XXXXXX", out[4096];
+	int fd = mkstemp(csv);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	tl_start(&p, "lab1", args);
+	snprintf(cmd, sizeof cmd, "%s/labload http://127.0.0.1:%d/hello -c 4 -n 4 --csv %s",
+		 getenv("LAB_BIN") ? getenv("LAB_BIN") : ".", p.port, csv);
+	FILE *f = popen(cmd, "r");
+	size_t n = fread(out, 1, sizeof out - 1, f);
+	out[n] = '\0';
+	ck_assert_msg(pclose(f) == 0, "labload failed: %s", out);
+	tl_stop(&p);
+	ck_assert_msg(strstr(out, "[200]\t4 responses"), "summary: %s", out);
+	f = fopen(csv, "r");
+	char line[256];
+	double ends[4];
+	int rows = 0, index, status;
+	double start, end, latency;
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "%d,%lf,%lf,%lf,%d", &index, &start, &end, &latency, &status) == 5
+		    && rows < 4)
+			ends[rows++] = end;
+	if (f)
+		fclose(f);
+	unlink(csv);
+	ck_assert_int_eq(rows, 4);
+	for (int k = 0; k < 4; k++)	/* the CSV is in request order, not end order */
+		ck_assert_msg(ends[k] >= 0.95 * s, "request %d ended at %.3fs", k, ends[k]);
+	double last = ends[0];
+	for (int k = 1; k < 4; k++)
+		last = ends[k] > last ? ends[k] : last;
+	ck_assert_msg(last >= 0.95 * 4 * s, "the last of four ended at %.3fs, before 4*S", last);
+}
+END_TEST
+
 /* Start lab, time one /hello; the lab is left running in p. */
 static double one_request(struct tl_proc *p, const char *lab, const char *const args[])
 {
@@ -318,6 +360,7 @@ int main(void)
 	tcase_add_loop_test(use, sigint_stops_a_busy_lab_at_once, 0, 4);
 	tcase_add_test(use, sigterm_cuts_a_long_request_short_after_the_grace_period);
 	tcase_add_test(use, trace_lists_every_download_with_its_start_and_end);
+	tcase_add_test(use, labload_times_each_request_of_a_staircase);
 	tcase_add_test(use, the_log_draws_a_timeline_row_per_url_within_80_columns);
 	tcase_add_test(use, bad_options_exit_2_naming_the_option);
 	tcase_add_test(use, a_port_in_use_exits_1_with_a_clear_message);

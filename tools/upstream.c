@@ -8,6 +8,7 @@
 
 #include "server.h"
 #include "upstream.h"
+#include "util.h"
 
 static void usage(FILE *out, const char *prog)
 {
@@ -26,21 +27,13 @@ int main(int argc, char **argv)
 	};
 	const char *bind = "127.0.0.1:8000";
 	double scale = 1.0;
-	char *end;
 	int c;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":b:h", longs, NULL)) != -1) {
 		switch (c) {
 		case 'b': bind = optarg; break;
-		case 's':
-			scale = strtod(optarg, &end);
-			if (end == optarg || *end || !(scale > 0)) {
-				fprintf(stderr, "%s: --delay-scale: '%s' is not a "
-					"positive number\n", argv[0], optarg);
-				return 2;
-			}
-			break;
+		case 's': scale = positive_arg(argv[0], "--delay-scale", optarg); break;
 		case 'h': usage(stdout, argv[0]); return 0;
 		default:
 			fprintf(stderr, "%s: bad option '%s' (try --help)\n",
