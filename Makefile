@@ -118,11 +118,15 @@ asan:
 	$(MAKE) BUILD=build/asan BIN=build/asan CFLAGS="$(SANITIZE)" \
 		LDFLAGS="$(LDFLAGS) -fsanitize=address,undefined" test-here
 
+# Both end by regenerating notes/results.md (and its Chinese twin) from
+# bench/results/summary.csv: the notes cite measured numbers only from there.
 bench: all
 	sh tools/bench.sh
+	sh tools/results-md.sh
 
 bench-python: $(BIN)/upstream $(BIN)/labload
 	sh tools/bench-python.sh
+	sh tools/results-md.sh
 
 deps:
 	@sh tools/deps.sh

@@ -202,7 +202,7 @@ static void run_fault(const struct fault *f, int i)
 	if (f->where == NO_SUCH_HOST && !private_network())
 		return;
 	static const char *const up_args[] = { "-b", "127.0.0.1:0", NULL };
-	tl_start_upstream(&up, up_args);
+	tl_start(&up, "upstream", up_args);
 	snprintf(good, sizeof good, "http://127.0.0.1:%d/delay/0", up.port);
 	if (f->where == SIMULATOR)
 		snprintf(bad, sizeof bad, "http://127.0.0.1:%d%s", up.port, f->path);
@@ -250,9 +250,5 @@ int main(void)
 	tcase_add_loop_test(tc, a_lab_answers_502_when_an_upstream_port_is_closed, 0, 4);
 	tcase_add_loop_test(tc, a_lab_answers_502_when_an_upstream_host_does_not_resolve, 0, 4);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tl_run_suite(s);
 }

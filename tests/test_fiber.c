@@ -12,6 +12,7 @@
 
 #include "fiber.h"
 #include "util.h"
+#include "testlib.h"
 
 static char trail[256];		/* what the fibers did, in order */
 
@@ -214,9 +215,5 @@ int main(void)
 	tcase_add_test(tc, detached_fibers_are_freed_when_they_end);
 	tcase_add_test(tc, a_stack_overflow_is_reported_with_the_fiber_name);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tl_run_suite(s);
 }

@@ -61,7 +61,7 @@ static const struct target *start(int i, struct tl_proc *p)
 	if (t->lab)
 		tl_start(p, t->name, lab_args);
 	else
-		tl_start_upstream(p, upstream_args);
+		tl_start(p, "upstream", upstream_args);
 	return t;
 }
 
@@ -663,9 +663,5 @@ int main(void)
 	tcase_add_test(many, running_out_of_fds_neither_crashes_nor_spins_lab4);
 	suite_add_tcase(s, many);
 
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tl_run_suite(s);
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "testlib.h"
 
 static int calls;
 
@@ -151,9 +152,5 @@ int main(void)
 	tcase_add_test(tc, an_unfinished_request_gets_408_after_the_timeout);
 	tcase_add_test(tc, a_client_that_sends_nothing_is_closed_quietly);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tl_run_suite(s);
 }

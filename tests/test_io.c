@@ -18,6 +18,7 @@
 #include "server.h"
 #include "upstream.h"
 #include "util.h"
+#include "testlib.h"
 
 static char url[128];
 
@@ -178,9 +179,5 @@ int main(void)
 	tcase_add_test(tc, blocking_fetch_of_a_closed_port_fails_with_a_reason);
 	tcase_add_test(tc, patched_fetch_of_a_closed_port_fails_with_a_reason);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tl_run_suite(s);
 }

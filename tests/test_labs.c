@@ -367,9 +367,5 @@ int main(void)
 	tcase_add_test(use, neighbouring_labs_differ_in_one_or_two_lines);
 	suite_add_tcase(s, use);
 
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tl_run_suite(s);
 }

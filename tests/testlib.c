@@ -292,29 +292,11 @@ static void parse_reply(const char *buf, size_t len, struct tl_reply *r)
 void tl_raw(int port, const char *bytes, size_t len, double timeout,
 	    struct tl_reply *r)
 {
-	static char buf[65536];
-	size_t used = 0;
-	memset(r, 0, sizeof *r);
 	int fd = tl_connect(port);
-	double start = now(), end = start + timeout;
 	if (len)
 		ck_assert_int_eq(send(fd, bytes, len, MSG_NOSIGNAL), (ssize_t)len);
-	while (used < sizeof buf - 1) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		double left = end - now();
-		if (left <= 0 || poll(&pfd, 1, (int)(left * 1000) + 1) <= 0)
-			break;
-		ssize_t n = read(fd, buf + used, sizeof buf - 1 - used);
-		if (n <= 0) {
-			r->closed = true;
-			break;
-		}
-		used += (size_t)n;
-	}
-	buf[used] = '\0';
-	r->seconds = now() - start;
+	tl_read_reply(fd, timeout, r);
 	close(fd);
-	parse_reply(buf, used, r);
 }
 
 void tl_get(int port, const char *path, struct tl_reply *r)
@@ -391,19 +373,6 @@ bool tl_header(const struct tl_reply *r, const char *name, char *out, size_t len
 /* --- added for test_hostile and test_faults --- */
 #include <sys/resource.h>
 
-void tl_start_upstream(struct tl_proc *p, const char *const args[])
-{
-	memset(p, 0, sizeof *p);
-	p->pid = spawn("upstream", args, &p->out, &p->err);
-	bool ok = read_until(p->out, "\n", 10, p->banner, sizeof p->banner);
-	ck_assert_msg(ok, "upstream printed no banner line within 10 s");
-	p->port = port_in(p->banner);
-	const char *word = strstr(p->banner, "port ");
-	if (p->port <= 0 && word)
-		p->port = atoi(word + 5);
-	ck_assert_msg(p->port > 0, "no port in the upstream's banner: %s", p->banner);
-}
-
 void tl_start_with_fd_limit(struct tl_proc *p, const char *prog,
 			    const char *const args[], int nofile)
 {
@@ -413,14 +382,8 @@ void tl_start_with_fd_limit(struct tl_proc *p, const char *prog,
 	low.rlim_cur = (rlim_t)nofile;
 	ck_assert_msg(setrlimit(RLIMIT_NOFILE, &low) == 0,
 		      "cannot lower RLIMIT_NOFILE to %d: %s", nofile, strerror(errno));
-	memset(p, 0, sizeof *p);
-	p->pid = spawn(prog, args, &p->out, &p->err);
+	tl_start(p, prog, args);	/* the child inherits the limit */
 	setrlimit(RLIMIT_NOFILE, &old);
-	bool ok = read_until(p->out, "\n", 10, p->banner, sizeof p->banner);
-	ck_assert_msg(ok, "%s (fd limit %d) printed no banner line within 10 s",
-		      prog, nofile);
-	p->port = port_in(p->banner);
-	ck_assert_msg(p->port > 0, "no http://HOST:PORT/ in the banner: %s", p->banner);
 }
 
 void tl_read_reply(int fd, double timeout, struct tl_reply *r)
@@ -446,4 +409,13 @@ void tl_read_reply(int fd, double timeout, struct tl_reply *r)
 	buf[used] = '\0';
 	r->seconds = now() - start;
 	parse_reply(buf, used, r);
+}
+
+int tl_run_suite(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -10,6 +10,7 @@
 #ifndef TESTLIB_H
 #define TESTLIB_H
 
+#include <check.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -87,10 +88,6 @@ int tl_get_many(int port, const char *path, int n, double *ends);
 /* The value of header name in r->head, copied to out, or false. */
 bool tl_header(const struct tl_reply *r, const char *name, char *out, size_t len);
 
-/* Start $LAB_BIN/upstream: like tl_start, but the port may also come as
- * "port N" in its banner (the simulator's own wording). */
-void tl_start_upstream(struct tl_proc *p, const char *const args[]);
-
 /* tl_start with RLIMIT_NOFILE lowered to `nofile` for the program (and
  * whatever it starts).  The limit is lowered in the test process around
  * the fork, so the child has it before exec, then restored. */
@@ -101,5 +98,8 @@ void tl_start_with_fd_limit(struct tl_proc *p, const char *prog,
  * `timeout` passes; fills r as tl_raw does (r->seconds from this call).
  * Does not close fd. */
 void tl_read_reply(int fd, double timeout, struct tl_reply *r);
+
+/* Run a suite the usual way; main()'s exit status. */
+int tl_run_suite(Suite *s);
 
 #endif

@@ -54,9 +54,5 @@ int main(void)
 	tcase_add_test(tc, the_sync_worker_is_clean_under_memcheck);
 	tcase_add_test(tc, the_evented_worker_is_clean_under_memcheck);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tl_run_suite(s);
 }
