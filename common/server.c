@@ -114,6 +114,7 @@ int serve_sync(int listen_fd, http_handler *handler)
 struct connection {
 	int fd;
 	http_handler *handler;
+	fiber *fiber;
 	struct connection *prev, *next;
 };
 static struct connection *live;
@@ -144,6 +145,7 @@ static void start_connection(int fd, http_handler *handler)
 	}
 	c->fd = fd;
 	c->handler = handler;
+	c->fiber = f;
 	c->next = live;
 	if (live)
 		live->prev = c;
@@ -163,7 +165,7 @@ static void wait_for_connections(double seconds)
 /* Stop reading from every connection: one waiting for a request sees the
  * end of its input and closes; one in the middle of a request finishes it
  * (its answer can still be written).  After the grace period, cut short
- * what is left; whatever still runs then ends with the process. */
+ * what is left: fetches fail, and every wait (a sleep, say) is ended. */
 static void finish_connections(void)
 {
 	for (struct connection *c = live; c; c = c->next)
@@ -171,6 +173,8 @@ static void finish_connections(void)
 	if (stopping == SIGTERM)
 		wait_for_connections(grace);
 	abort_in_flight();
+	for (struct connection *c = live; c; c = c->next)
+		fiber_wake(c->fiber);
 	wait_for_connections(0.3);
 }
 

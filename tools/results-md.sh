@@ -38,10 +38,10 @@ tables() {
 			 "由 `make bench` 于 %s 生成，机器 %d 核（%s），模拟上游延迟乘以 %g：S = %.3f 秒，M = %.3f 秒。请勿手工修改：重新运行 `make bench`。\n"),
 		       date, cores, cpu, scale, S, M
 		print ""
-		print t("## One request: the note\x27s times beside the kit\x27s", "## 单个请求：原文的耗时与本实验对照")
+		print t("## One request: the note\x27s times beside the kit\x27s", "## 单个请求：原笔记的耗时与本实验对照")
 		print ""
 		print t("| case | worker | code | the note | model | C lab, measured | gunicorn, measured |",
-			"| 场景 | worker | 代码 | 原文 | 模型 | C 实验实测 | gunicorn 实测 |")
+			"| Case | worker | 代码 | 原笔记 | 模型 | C lab 实测 | gunicorn 实测 |")
 		print "|---|---|---|---|---|---|---|"
 		split("sync sync gevent gevent", wk, " ")
 		split(t("sequential,greenlets,sequential,greenlets", "顺序下载,协程并发,顺序下载,协程并发"), code, ",")
@@ -92,7 +92,7 @@ tables() {
 		print "![" t("four requests at once, per lab", "每个实验同时四个请求的时间线") "](" img "timeline.png)"
 		if (("gunicorn-case1", 1) in p50) {
 			print ""
-			print "![" t("the same four requests to the note\x27s Flask app under gunicorn", "同样四个请求发给 gunicorn 下原文的 Flask 应用") "](" img "timeline-python.png)"
+			print "![" t("the same four requests to the note\x27s Flask app under gunicorn", "同样四个请求发给 gunicorn 下原笔记的 Flask 应用") "](" img "timeline-python.png)"
 		}
 	}' "$CSV"
 }
