@@ -85,14 +85,8 @@ static void parse(int argc, char **argv, struct options *o)
 		case 'f': o->fetch_timeout = positive_arg(prog, "--fetch-timeout", optarg); break;
 		case 'g': o->grace = positive_arg(prog, "--grace", optarg); break;
 		case 'h': usage(stdout, prog); exit(0);
-		case ':':
-			fprintf(stderr, "%s: %s needs a value (try --help)\n",
-				prog, argv[optind - 1]);
-			exit(2);
 		default:
-			fprintf(stderr, "%s: unknown option '%s' (try --help)\n",
-				prog, argv[optind - 1]);
-			exit(2);
+			bad_option(prog, c, argv[optind - 1]);
 		}
 	}
 	if (optind < argc) {

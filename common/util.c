@@ -43,3 +43,13 @@ double positive_arg(const char *prog, const char *opt, const char *value)
 	}
 	return v;
 }
+
+/* getopt_long returned ':' (a value is missing) or '?' (unknown option). */
+void bad_option(const char *prog, int getopt_result, const char *arg)
+{
+	if (getopt_result == ':')
+		fprintf(stderr, "%s: %s needs a value (try --help)\n", prog, arg);
+	else
+		fprintf(stderr, "%s: unknown option '%s' (try --help)\n", prog, arg);
+	exit(2);
+}

@@ -5,8 +5,9 @@
  * kit is taken from.  die() is for broken invariants only: it prints the
  * message and aborts, loudly, because continuing would hide a bug.  Errors a
  * caller can act on (a bad client, a failed fetch) are returned, never die'd.
- * positive_arg() reads a command-line number the way every program here
- * does: a bad value is one line naming the option, and exit status 2.
+ * positive_arg() and bad_option() handle the command line the way every
+ * program here does: a bad option or value is one line naming it, and
+ * exit status 2.
  */
 #ifndef UTIL_H
 #define UTIL_H
@@ -17,5 +18,6 @@ double now(void);
 _Noreturn void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void *xcalloc(size_t n, size_t size);
 double positive_arg(const char *prog, const char *opt, const char *value);
+_Noreturn void bad_option(const char *prog, int getopt_result, const char *arg);
 
 #endif

@@ -3,8 +3,8 @@
 # Prints each command it runs; does nothing when everything is present.
 set -e
 # valgrind also provides the header that registers fiber stacks; clang and
-# its runtime are for `make fuzz` (libFuzzer).
-PACKAGES="build-essential pkg-config libcurl4-openssl-dev libev-dev check libhttp-parser-dev valgrind clang libclang-rt-14-dev"
+# its runtime are for `make fuzz` (libFuzzer); gnuplot draws `make bench`'s charts.
+PACKAGES="build-essential pkg-config libcurl4-openssl-dev libev-dev check libhttp-parser-dev valgrind clang libclang-rt-14-dev gnuplot-nox"
 
 missing=
 for p in $PACKAGES; do

@@ -107,14 +107,8 @@ static void parse(int argc, char **argv, struct options *o)
 		case 't': o->timeout = positive_arg(prog, "--timeout", optarg); break;
 		case 'o': o->csv = optarg; break;
 		case 'h': usage(stdout, prog); exit(0);
-		case ':':
-			fprintf(stderr, "%s: %s needs a value (try --help)\n",
-				prog, argv[optind - 1]);
-			exit(2);
 		default:
-			fprintf(stderr, "%s: unknown option '%s' (try --help)\n",
-				prog, argv[optind - 1]);
-			exit(2);
+			bad_option(prog, c, argv[optind - 1]);
 		}
 	}
 	if (optind >= argc) {

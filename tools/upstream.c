@@ -36,9 +36,7 @@ int main(int argc, char **argv)
 		case 's': scale = positive_arg(argv[0], "--delay-scale", optarg); break;
 		case 'h': usage(stdout, argv[0]); return 0;
 		default:
-			fprintf(stderr, "%s: bad option '%s' (try --help)\n",
-				argv[0], argv[optind - 1]);
-			return 2;
+			bad_option(argv[0], c, argv[optind - 1]);
 		}
 	}
 	if (optind < argc) {
