@@ -562,20 +562,6 @@ static double cpu_seconds(pid_t pid)
 	return (double)(user + sys) / (double)sysconf(_SC_CLK_TCK);
 }
 
-static bool running(pid_t pid)
-{
-	char path[64], stat[256];
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return false;
-	size_t len = fread(stat, 1, sizeof stat - 1, f);
-	fclose(f);
-	stat[len] = '\0';
-	const char *after = strrchr(stat, ')');
-	return after && after[2] != 'Z' && after[2] != 'X';
-}
-
 /* How many fds pid has open. */
 static int count_fds(pid_t pid)
 {
@@ -619,7 +605,7 @@ START_TEST(running_out_of_fds_neither_crashes_nor_spins_lab4)
 	double cpu0 = cpu_seconds(p.pid), wall0 = now();
 	usleep(1000000);
 	double cpu = cpu_seconds(p.pid) - cpu0, wall = now() - wall0;
-	ck_assert_msg(running(p.pid), "lab4 died when it ran out of fds");
+	ck_assert_msg(!tl_gone(p.pid), "lab4 died when it ran out of fds");
 	ck_assert_msg(cpu < 0.5, "lab4 out of fds used %.2fs of CPU in %.2fs: it spins "
 		      "(expected < 0.5s: wait for an fd to close, don't retry accept at "
 		      "once)", cpu, wall);

@@ -155,7 +155,7 @@ void tl_read_err(struct tl_proc *p, char *buf, size_t len)
 }
 
 /* Is pid gone: no such process, or a zombie nobody has reaped yet? */
-static bool gone(pid_t pid)
+bool tl_gone(pid_t pid)
 {
 	char path[64], stat[256];
 	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
@@ -179,7 +179,7 @@ static bool wait_exit(pid_t pid, double seconds, int *status)
 			forget(pid);
 			return true;
 		}
-		if (r < 0 && errno == ECHILD && gone(pid))
+		if (r < 0 && errno == ECHILD && tl_gone(pid))
 			return true;
 		if (now() > end)
 			return false;

@@ -55,6 +55,9 @@ int tl_connect(int port);
  * Returns true when it is gone (a zombie of someone else counts as gone). */
 bool tl_wait_gone(pid_t pid, double seconds);
 
+/* Is pid gone: no such process, or a zombie nobody has reaped yet? */
+bool tl_gone(pid_t pid);
+
 /* The first child process of pid, or -1. */
 pid_t tl_child_of(pid_t pid);
 
