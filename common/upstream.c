@@ -29,7 +29,8 @@ static const struct {
 static double scale = 1.0;
 static pid_t child;
 
-double upstream_delay(const char *path)
+/* The profile delay of a path, in seconds before scaling, or -1. */
+static double profile_delay(const char *path)
 {
 	for (size_t i = 0; i < sizeof profile / sizeof profile[0]; i++)
 		if (strcmp(path, profile[i].path) == 0)
@@ -79,7 +80,7 @@ static void handle(const struct http_request *req, struct http_response *res)
 {
 	if (misbehave(req->path, res))
 		return;
-	double delay = upstream_delay(req->path);
+	double delay = profile_delay(req->path);
 	if (delay >= 0)
 		delay *= scale;
 	else

@@ -16,9 +16,6 @@
 
 #include <sys/types.h>
 
-/* The profile delay of a path, in seconds before scaling, or -1. */
-double upstream_delay(const char *path);
-
 /* Serve on listen_fd until SIGINT or SIGTERM. */
 int upstream_serve(int listen_fd, double delay_scale);
 

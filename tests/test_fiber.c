@@ -117,6 +117,24 @@ START_TEST(wake_ends_a_wait_early)
 }
 END_TEST
 
+static void nap_a_while(void *arg)
+{
+	(void)arg;
+	fiber_sleep(0.02);
+}
+
+START_TEST(a_fiber_says_what_it_waits_for)
+{
+	fiber *f = fiber_spawn(nap_a_while, NULL, "napper");
+	ck_assert_str_eq(fiber_name(f), "napper");
+	ck_assert_str_eq(fiber_state(f), "ready");
+	fiber_yield();		/* the napper runs first, up to its sleep */
+	ck_assert_str_eq(fiber_state(f), "sleep");
+	ck_assert_str_eq(fiber_state(fiber_self()), "running");
+	fiber_join(f);
+}
+END_TEST
+
 static int counted;
 
 static void count(void *arg)
@@ -211,6 +229,7 @@ int main(void)
 	tcase_add_test(tc, sleeping_fibers_wake_in_order_of_their_deadlines);
 	tcase_add_test(tc, wait_fd_returns_when_the_fd_is_ready_or_the_timeout_passes);
 	tcase_add_test(tc, wake_ends_a_wait_early);
+	tcase_add_test(tc, a_fiber_says_what_it_waits_for);
 	tcase_add_test(tc, ten_thousand_fibers_run_and_are_freed);
 	tcase_add_test(tc, detached_fibers_are_freed_when_they_end);
 	tcase_add_test(tc, a_stack_overflow_is_reported_with_the_fiber_name);
