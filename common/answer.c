@@ -68,9 +68,8 @@ static void json_escape(struct http_response *res, const char *s)
 /* Does the query string hold trace=1? */
 static bool wants_trace(const char *query)
 {
-	size_t n = strlen("trace=1");
-	for (const char *p = query; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL)
-		if (strncmp(p, "trace=1", n) == 0 && (p[n] == '\0' || p[n] == '&'))
+	for (const char *p = query; p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL)
+		if (strncmp(p, "trace=1", 7) == 0 && (p[7] == '\0' || p[7] == '&'))
 			return true;
 	return false;
 }

@@ -22,7 +22,7 @@ static void add_url(const char *url)
 {
 	urls[nurls] = strdup(url);
 	if (!urls[nurls])
-		abort();
+		die("app: out of memory");
 	nurls++;
 }
 

@@ -128,12 +128,17 @@ int lab_main(int argc, char **argv, const char *name, const char *style,
 		return 1;
 	}
 
+	/* The URL to try: -b's host, or 127.0.0.1 when -b named every address. */
+	const char *host = o.bind;
 	int hostlen = (int)(strrchr(o.bind, ':') - o.bind);
+	if (hostlen == 0) {
+		host = "127.0.0.1";
+		hostlen = (int)strlen(host);
+	}
 	printf("%s: %s worker, %s, %d URLs from %s; try: curl -s http://%.*s:%d/hello\n",
 	       name, worker == serve_sync ? "sync" : "evented", style,
 	       app_url_count(), o.urls ? o.urls : "the upstream simulator",
-	       hostlen ? hostlen : 9, hostlen ? o.bind : "127.0.0.1",
-	       server_port(fd));
+	       hostlen, host, server_port(fd));
 
 	int status = worker(fd, route);
 	upstream_stop();

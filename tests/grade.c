@@ -23,11 +23,12 @@
 #include <unistd.h>
 
 #include "model.h"
+#include "testlib.h"
 #include "util.h"
 
 static void check_builds(const struct lab_model *m, struct verdict *v)
 {
-	const char *dir = getenv("LAB_BIN") ? getenv("LAB_BIN") : ".";
+	const char *dir = tl_bin_dir();
 	char path[512];
 	snprintf(path, sizeof path, "%s/%s", dir, m->bin);
 	v->ok = access(path, X_OK) == 0;
@@ -132,18 +133,12 @@ static bool wanted(const struct lab_model *m)
 	return false;
 }
 
-static double slowness(void)
-{
-	const char *s = getenv("WORKERLAB_SLOW");
-	return s && atof(s) > 1 ? atof(s) : 1;
-}
-
 /* Run the visible checks through Check; fill runs[].ok and .why. */
 static void run_visible(void)
 {
 	Suite *s = suite_create("grade");
 	TCase *tc = tcase_create("labs");
-	tcase_set_timeout(tc, 120 * slowness());
+	tcase_set_timeout(tc, 120 * model_slowness());
 	for (int i = 0; i < nruns; i++)
 		tcase_add_loop_test(tc, graded_check, i, i + 1);
 	suite_add_tcase(s, tc);
@@ -197,7 +192,7 @@ static int hidden_points(const char *path)
 static void run_hidden(const char *path, struct hidden *h)
 {
 	char cmd[1100];	/* path is under 1000 characters */
-	snprintf(cmd, sizeof cmd, "timeout %d '%s' 2>&1", (int)(120 * slowness()), path);
+	snprintf(cmd, sizeof cmd, "timeout %d '%s' 2>&1", (int)(120 * model_slowness()), path);
 	FILE *p = popen(cmd, "r");
 	size_t n = p ? fread(h->output, 1, sizeof h->output - 1, p) : 0;
 	h->output[n] = '\0';
@@ -210,8 +205,7 @@ static void run_hidden(const char *path, struct hidden *h)
 static void hidden_environment(void)
 {
 	char labs[64] = "";
-	if (!getenv("LAB_BIN"))
-		setenv("LAB_BIN", ".", 1);
+	setenv("LAB_BIN", tl_bin_dir(), 1);
 	for (int l = 0; l < 4; l++)
 		if (wanted(&lab_models[l]))
 			snprintf(labs + strlen(labs), sizeof labs - strlen(labs), "%s%s",

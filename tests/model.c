@@ -26,8 +26,7 @@ const struct lab_model lab_models[4] = {
 static const double S = 2.45 * 0.3, M = 0.40 * 0.3;
 static const char *const scaled[] = { "-b", "127.0.0.1:0", "--delay-scale", SCALE, NULL };
 
-/* How much slower than usual the grading machine may be. */
-static double slow(void)
+double model_slowness(void)
 {
 	const char *s = getenv("WORKERLAB_SLOW");
 	double f = s ? atof(s) : 1;
@@ -86,12 +85,12 @@ void check_one_request(const struct lab_model *m, struct verdict *v)
 		return verdict(v, false, t, "one request took %.3fs; expected near %.3fs (%s), "
 			       "and it cannot take less: are all the URLs downloaded?",
 			       t, want, overlap ? "M" : "S");
-	if (overlap && t > 0.5 * S * slow())
+	if (overlap && t > 0.5 * S * model_slowness())
 		return verdict(v, false, t, "one request took %.3fs; expected near %.3fs (M), "
 			       "not %.3fs (S): the downloads ran one after another -- is "
 			       "the IO patched, and does the handler use async_download?",
 			       t, M, S);
-	if (t > 2 * S * slow())
+	if (t > 2 * S * model_slowness())
 		return verdict(v, false, t, "one request took %.3fs; expected near %.3fs (S)",
 			       t, S);
 	verdict(v, true, t, "%s", "");
@@ -114,7 +113,7 @@ void check_four_at_once(const struct lab_model *m, struct verdict *v)
 					       "served one at a time it ends near %d*S = %.3fs: "
 					       "requests overlapped -- is this lab running the "
 					       "evented worker?", k + 1, e[k], k + 1, (k + 1) * S);
-		if (e[3] > 8 * S * slow())
+		if (e[3] > 8 * S * model_slowness())
 			return verdict(v, false, e[3], "the 4th request ended at %.3fs; "
 				       "expected near 4*S = %.3fs", e[3], 4 * S);
 		return verdict(v, true, e[3], "%s", "");
@@ -124,7 +123,7 @@ void check_four_at_once(const struct lab_model *m, struct verdict *v)
 	if (e[0] < 0.95 * want)
 		return verdict(v, false, e[0], "a request ended at %.3fs; expected all near "
 			       "%.3fs (%s), and none can end sooner", e[0], want, name);
-	double bound = (m->fibers ? 0.5 * S : 2 * S) * slow();
+	double bound = (m->fibers ? 0.5 * S : 2 * S) * model_slowness();
 	if (e[3] > bound)
 		return verdict(v, false, e[3], "the 4th request ended at %.3fs; expected all "
 			       "near %.3fs (%s): %s", e[3], want, name,
@@ -195,13 +194,13 @@ void check_overlap_while_stuck(const struct lab_model *m, struct verdict *v)
 	struct tl_proc p;
 	tl_start(&p, m->bin, args);
 	int a = send_get(p.port, "/hello");
-	int held = take_request(upstream, 10 * slow());
+	int held = take_request(upstream, 10 * model_slowness());
 	int b = held >= 0 ? send_get(p.port, "/hello") : -1;
 	bool released = false, overlapped = false, answered = false;
 	double start = now();
 
-	while (b >= 0 && !answered && now() - start < 30 * slow()) {
-		if (!released && now() - start > 3 * slow()) {
+	while (b >= 0 && !answered && now() - start < 30 * model_slowness()) {
+		if (!released && now() - start > 3 * model_slowness()) {
 			answer_and_close(held);
 			released = true;
 		}
@@ -259,7 +258,7 @@ void check_clean_shutdown(const struct lab_model *m, struct verdict *v)
 	pid_t upstream = tl_child_of(p.pid);
 	int a = send_get(p.port, "/hello");	/* a request in flight */
 	usleep(100000);
-	bool exited = tl_terminate(&p, 2 * slow(), &status, &took);
+	bool exited = tl_terminate(&p, 2 * model_slowness(), &status, &took);
 	if (a >= 0)
 		close(a);
 	close(p.out);
@@ -271,9 +270,9 @@ void check_clean_shutdown(const struct lab_model *m, struct verdict *v)
 			       "expected exit 0", status);
 	if (upstream <= 0)
 		return verdict(v, false, took, "no upstream simulator child was running");
-	if (!tl_wait_gone(upstream, 1 * slow()))
+	if (!tl_wait_gone(upstream, 1 * model_slowness()))
 		return verdict(v, false, took, "its upstream simulator (pid %d) outlived it",
 			       (int)upstream);
-	verdict(v, took < 1.0 * slow(), took, "it took %.2fs to stop after SIGTERM; "
+	verdict(v, took < 1.0 * model_slowness(), took, "it took %.2fs to stop after SIGTERM; "
 		"expected less than a second", took);
 }

@@ -35,6 +35,10 @@ struct verdict {
 	char why[600];		/* on failure: expected, measured, likely cause */
 };
 
+/* How much slower than usual the machine may be: $WORKERLAB_SLOW, at
+ * least 1.  Every upper bound and timeout above is multiplied by it. */
+double model_slowness(void);
+
 /* The check functions; each starts the lab from $LAB_BIN and stops it. */
 void check_answers_json(const struct lab_model *m, struct verdict *v);
 void check_one_request(const struct lab_model *m, struct verdict *v);

@@ -170,7 +170,7 @@ START_TEST(labload_times_each_request_of_a_staircase)
 	close(fd);
 	tl_start(&p, "lab1", args);
 	snprintf(cmd, sizeof cmd, "%s/labload http://127.0.0.1:%d/hello -c 4 -n 4 --csv %s",
-		 getenv("LAB_BIN") ? getenv("LAB_BIN") : ".", p.port, csv);
+		 tl_bin_dir(), p.port, csv);
 	FILE *f = popen(cmd, "r");
 	size_t n = fread(out, 1, sizeof out - 1, f);
 	out[n] = '\0';

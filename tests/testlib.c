@@ -42,13 +42,19 @@ static void forget(pid_t pid)
 			started[i] = 0;
 }
 
+const char *tl_bin_dir(void)
+{
+	const char *dir = getenv("LAB_BIN");
+	return dir && *dir ? dir : ".";
+}
+
 /* Start $LAB_BIN/prog with args, under the wrapper command wrap (NULL, or
  * e.g. valgrind and its options) -- stdout and stderr on pipes. */
 static pid_t spawn_wrapped(const char *const wrap[], const char *prog,
 			   const char *const args[], int *out, int *err)
 {
 	static bool registered;
-	const char *dir = getenv("LAB_BIN") ? getenv("LAB_BIN") : ".";
+	const char *dir = tl_bin_dir();
 	char path[512];
 	const char *argv[32];
 	int o[2], e[2];

@@ -23,6 +23,9 @@ struct tl_proc {
 	char banner[512];
 };
 
+/* Where the programs under test are: $LAB_BIN, or ".". */
+const char *tl_bin_dir(void);
+
 /* Start $LAB_BIN/prog (LAB_BIN defaults to ".") with the given arguments
  * (NULL-terminated); wait for its banner.  Fails the test if none comes. */
 void tl_start(struct tl_proc *p, const char *prog, const char *const args[]);
