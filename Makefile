@@ -8,6 +8,11 @@
 #                   "Score: N/M" (LAB=lab3 for one lab, RESULTS=FILE for a
 #                   Gradescope results.json; see grade/)
 #   make grade-selftest  check that the grader fails deliberately broken labs
+#   make grade-calibrate  for a grading machine: run each graded check RUNS
+#                   times (default 5); per check the worst figure, its bound
+#                   and the margin, and the WORKERLAB_SLOW to grade with
+#   make stress     the timing suites and the grader RUNS times (default 5)
+#                   with LOAD busy loops (default 2); "N passed, M failed"
 #   make bench      measure every lab at rising concurrency; tables, CSV and
 #                   plots in bench/results (QUICK=1: scaled delays, faster)
 #   make bench-python  the note's Flask app under real gunicorn, same table
@@ -33,11 +38,12 @@ COMMON   := util fiber io fetch http server listen app answer upstream lab
 COMMON_O := $(COMMON:%=$(BUILD)/common/%.o)
 PROGRAMS := $(BIN)/lab1 $(BIN)/lab2 $(BIN)/lab3 $(BIN)/lab4 $(BIN)/upstream \
 	    $(BIN)/labload
-TESTS    := fiber io http labs hostile faults
+TESTS    := clocks fiber io http labs hostile faults
 TEST_BIN := $(TESTS:%=$(BUILD)/tests/test_%)
 TESTLIB_O := $(BUILD)/tests/testlib.o $(BUILD)/tests/model.o
 
-.PHONY: all test check test-here asan grade grade-selftest fuzz valgrind bench bench-python deps clean
+.PHONY: all test check test-here asan grade grade-selftest grade-calibrate stress fuzz valgrind \
+	bench bench-python deps clean
 .SECONDARY:
 all: $(PROGRAMS)
 
@@ -108,6 +114,14 @@ $(BUILD)/tests/grade: $(BUILD)/tests/grade.o $(TESTLIB_O) $(COMMON_O)
 
 grade-selftest: $(BUILD)/tests/grade
 	@sh tools/grade-selftest.sh $(BUILD)/tests/grade
+
+RUNS ?= 5
+LOAD ?= 2
+grade-calibrate: $(PROGRAMS) $(BUILD)/tests/grade
+	@CALIBRATE=$(RUNS) LAB="$(LAB)" LAB_BIN=$(BIN) $(BUILD)/tests/grade
+
+stress: $(PROGRAMS) $(TEST_BIN) $(BUILD)/tests/grade
+	@sh tools/stress.sh $(RUNS) $(LOAD) $(BUILD) $(BIN)
 
 # The same sources and suites built with AddressSanitizer and
 # UndefinedBehaviorSanitizer, in a folder of their own.  (The one place this

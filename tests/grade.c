@@ -12,6 +12,12 @@
  * GRADE_DIR (where points and hidden/ are, default grade),
  * WORKERLAB_SLOW (stretch every bound), and Check's own CK_XML_LOG_FILE_NAME
  * and CK_TAP_LOG_FILE_NAME.
+ *
+ * CALIBRATE=N (make grade-calibrate) grades nothing: it runs every timed
+ * check N times and prints, per check, the worst figure, its bound and the
+ * margin between them, and the WORKERLAB_SLOW this machine needs for every
+ * margin to be at least 1.5 -- how close the grader came to failing a
+ * correct lab here.
  */
 #include <check.h>
 #include <dirent.h>
@@ -33,6 +39,7 @@ static void check_builds(const struct lab_model *m, struct verdict *v)
 	snprintf(path, sizeof path, "%s/%s", dir, m->bin);
 	v->ok = access(path, X_OK) == 0;
 	v->seconds = 0;
+	v->bound = 0;
 	snprintf(v->why, sizeof v->why, "no program %s: did `make %s` fail?", path, m->bin);
 }
 
@@ -47,7 +54,8 @@ static const struct check {
 	{ "overlap-stuck", check_overlap_while_stuck },
 	{ "clean-shutdown", check_clean_shutdown },
 };
-enum { NCHECKS = sizeof checks / sizeof checks[0], MAXRUNS = 4 * NCHECKS };
+enum { NCHECKS = sizeof checks / sizeof checks[0], MAX_CALIBRATE = 20,
+       MAXRUNS = 4 * NCHECKS * MAX_CALIBRATE };
 
 /* What a check is called in the report, given what the lab should do. */
 static const char *describe(const struct check *c, const struct lab_model *m)
@@ -73,6 +81,7 @@ struct run {
 	int points;
 	bool ok;
 	double seconds;
+	double bound;		/* the most seconds could be and pass; 0: none */
 	char why[600];
 };
 
@@ -90,7 +99,7 @@ START_TEST(graded_check)
 	r->check->run(r->lab, &v);
 	FILE *f = fopen(seconds_file, "a");	/* the measured figure, for the parent */
 	if (f) {
-		fprintf(f, "%d %.3f\n", _i, v.seconds);
+		fprintf(f, "%d %.6f %.6f\n", _i, v.seconds, v.bound);
 		fclose(f);
 	}
 	ck_assert_msg(v.ok, "%s", v.why);
@@ -158,10 +167,12 @@ static void run_visible(void)
 	srunner_free(sr);
 	FILE *f = fopen(seconds_file, "r");
 	int i;
-	double secs;
-	while (f && fscanf(f, "%d %lf", &i, &secs) == 2)
-		if (i >= 0 && i < nruns)
+	double secs, bound;
+	while (f && fscanf(f, "%d %lf %lf", &i, &secs, &bound) == 3)
+		if (i >= 0 && i < nruns) {
 			runs[i].seconds = secs;
+			runs[i].bound = bound;
+		}
 	if (f)
 		fclose(f);
 	unlink(seconds_file);
@@ -295,12 +306,82 @@ static void write_results(const char *path, int score, double took,
 	fclose(f);
 }
 
+/* ---- calibration: how close each timed check came to its bound ---- */
+
+/* One line for the runs [first, first + n) of one check on one lab.
+ * Returns worst / (its bound at WORKERLAB_SLOW=1): the slowness at which
+ * this check's worst run would have just passed; 0 for an untimed check. */
+static double calibrate_line(const struct run *first, int n)
+{
+	double worst = 0, bound = first->bound;
+	const struct run *failure = NULL;
+	for (const struct run *r = first; r < first + n; r++) {
+		worst = r->seconds > worst ? r->seconds : worst;
+		if (!r->ok && !failure)
+			failure = r;
+	}
+	char name[160];
+	snprintf(name, sizeof name, "%s: %s", first->lab->name,
+		 describe(first->check, first->lab));
+	if (bound > 0 && bound < 99 * worst)
+		printf("%-62s %7.3fs %7.3fs %6.2f", name, worst, bound, bound / worst);
+	else if (bound > 0)
+		printf("%-62s %7.3fs %7.3fs %6s", name, worst, bound, ">99");
+	else
+		printf("%-62s %7.3fs %8s %6s", name, worst, "none", "-");
+	if (failure)
+		printf("  FAILED: %s", failure->why);
+	printf("\n");
+	return bound > 0 ? worst / (bound / model_slowness()) : 0;
+}
+
+/* The report of CALIBRATE=n; exit status 1 when a run failed. */
+static int calibrate(int n)
+{
+	const double want = 1.5;	/* the least margin we call safe */
+	double closest = 0;		/* the largest calibrate_line() */
+	int failed = 0;
+	printf("%-62s %8s %8s %6s\n", "check (the worst of its runs)", "measured",
+	       "bound", "margin");
+	for (int i = 0; i < nruns; i += n) {
+		double c = calibrate_line(&runs[i], n);
+		closest = c > closest ? c : closest;
+	}
+	for (int i = 0; i < nruns; i++)
+		failed += !runs[i].ok;
+	double slow = model_slowness(), need = want * closest;
+	printf("\n%d runs of each check at WORKERLAB_SLOW=%g: smallest margin %.2f, "
+	       "%d runs failed.\n", n, slow, closest > 0 ? slow / closest : 99, failed);
+	if (need > slow)
+		printf("Recommended: grade on this machine with WORKERLAB_SLOW=%.1f "
+		       "(every margin at least %.1f).\n", (int)(need * 10 + 0.99) / 10.0, want);
+	else
+		printf("Every margin is at least %.1f: WORKERLAB_SLOW=%g is enough here.\n",
+		       want, slow);
+	return failed ? 1 : 0;
+}
+
 int main(void)
 {
 	double start = now();
 	int score = 0, max = 0;
 	struct hidden hs[32];
+	int repeat = getenv("CALIBRATE") ? atoi(getenv("CALIBRATE")) : 0;
 
+	if (repeat < 0 || repeat > MAX_CALIBRATE) {
+		fprintf(stderr, "grade: CALIBRATE=%s: give 1 to %d runs\n",
+			getenv("CALIBRATE"), MAX_CALIBRATE);
+		return 2;
+	}
+	for (int l = 0; repeat && l < 4; l++)
+		for (int c = 1; c < NCHECKS && wanted(&lab_models[l]); c++)	/* not "builds" */
+			for (int k = 0; k < repeat; k++)
+				runs[nruns++] = (struct run){ .lab = &lab_models[l],
+							      .check = &checks[c] };
+	if (repeat) {
+		run_visible();
+		return calibrate(repeat);
+	}
 	for (int l = 0; l < 4; l++)
 		for (int c = 0; c < NCHECKS && wanted(&lab_models[l]); c++)
 			runs[nruns++] = (struct run){ .lab = &lab_models[l], .check = &checks[c],

@@ -33,13 +33,15 @@ double model_slowness(void)
 	return f >= 1 ? f : 1;
 }
 
-static void verdict(struct verdict *v, bool ok, double seconds, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static void verdict(struct verdict *v, bool ok, double seconds, const char *fmt, ...)
+static void verdict(struct verdict *v, bool ok, double seconds, double bound,
+		    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void verdict(struct verdict *v, bool ok, double seconds, double bound,
+		    const char *fmt, ...)
 {
 	va_list ap;
 	v->ok = ok;
 	v->seconds = seconds;
+	v->bound = bound;
 	va_start(ap, fmt);
 	vsnprintf(v->why, sizeof v->why, fmt, ap);
 	va_end(ap);
@@ -62,10 +64,11 @@ void check_answers_json(const struct lab_model *m, struct verdict *v)
 	if (strncmp(r.body, prefix, strlen(prefix)) == 0)
 		data = strtod(r.body + strlen(prefix), &end);
 	bool ok = r.status == 200 && strcmp(ct, "application/json; charset=utf-8") == 0
-		  && end && strcmp(end, "}") == 0 && data > 0 && data <= r.seconds;
-	verdict(v, ok, r.seconds, "expected 200, application/json; charset=utf-8 and "
-		"{\"code\": 0, \"message\": \"success\", \"data\": <seconds>}; got %d, "
-		"'%s' and %.200s", r.status, ct, r.body);
+		  && end && strcmp(end, "}") == 0 && data > 0 && tl_fits_inside(data, &r);
+	verdict(v, ok, r.seconds, 0, "expected 200, application/json; charset=utf-8 and "
+		"{\"code\": 0, \"message\": \"success\", \"data\": <seconds>}, the "
+		"seconds no more than the %.6fs the client waited; got %d, '%s' and %.200s",
+		r.seconds, r.status, ct, r.body);
 }
 
 void check_one_request(const struct lab_model *m, struct verdict *v)
@@ -74,26 +77,27 @@ void check_one_request(const struct lab_model *m, struct verdict *v)
 	struct tl_reply r;
 	bool overlap = m->evented && m->fibers;
 	double want = overlap ? M : S;
+	double bound = (overlap ? 0.5 * S : 2 * S) * model_slowness();
 
 	tl_start(&p, m->bin, scaled);
 	tl_get(p.port, "/hello", &r);
 	tl_stop(&p);
 	double t = r.seconds;
 	if (r.status != 200)
-		return verdict(v, false, t, "/hello answered %d: %.200s", r.status, r.body);
+		return verdict(v, false, t, bound, "/hello answered %d: %.200s", r.status, r.body);
 	if (t < 0.95 * want)
-		return verdict(v, false, t, "one request took %.3fs; expected near %.3fs (%s), "
-			       "and it cannot take less: are all the URLs downloaded?",
+		return verdict(v, false, t, bound, "one request took %.3fs; expected near %.3fs "
+			       "(%s), and it cannot take less: are all the URLs downloaded?",
 			       t, want, overlap ? "M" : "S");
-	if (overlap && t > 0.5 * S * model_slowness())
-		return verdict(v, false, t, "one request took %.3fs; expected near %.3fs (M), "
-			       "not %.3fs (S): the downloads ran one after another -- is "
+	if (overlap && t > bound)
+		return verdict(v, false, t, bound, "one request took %.3fs; expected near %.3fs "
+			       "(M), not %.3fs (S): the downloads ran one after another -- is "
 			       "the IO patched, and does the handler use async_download?",
 			       t, M, S);
-	if (t > 2 * S * model_slowness())
-		return verdict(v, false, t, "one request took %.3fs; expected near %.3fs (S)",
-			       t, S);
-	verdict(v, true, t, "%s", "");
+	if (t > bound)
+		return verdict(v, false, t, bound, "one request took %.3fs; expected near "
+			       "%.3fs (S)", t, S);
+	verdict(v, true, t, bound, "%s", "");
 }
 
 void check_four_at_once(const struct lab_model *m, struct verdict *v)
@@ -103,34 +107,37 @@ void check_four_at_once(const struct lab_model *m, struct verdict *v)
 	tl_start(&p, m->bin, scaled);
 	int ok = tl_get_many(p.port, "/hello", 4, e);
 	tl_stop(&p);
-	if (ok != 4)
-		return verdict(v, false, e[3], "%d of 4 requests answered 200", ok);
 
 	if (!m->evented) {	/* one after another: the k-th ends near k*S */
+		double bound = 8 * S * model_slowness();
+		if (ok != 4)
+			return verdict(v, false, e[3], bound, "%d of 4 requests answered 200", ok);
 		for (int k = 0; k < 4; k++)
 			if (e[k] < 0.95 * (k + 1) * S)
-				return verdict(v, false, e[k], "request %d of 4 ended at %.3fs; "
-					       "served one at a time it ends near %d*S = %.3fs: "
-					       "requests overlapped -- is this lab running the "
-					       "evented worker?", k + 1, e[k], k + 1, (k + 1) * S);
-		if (e[3] > 8 * S * model_slowness())
-			return verdict(v, false, e[3], "the 4th request ended at %.3fs; "
+				return verdict(v, false, e[k], bound, "request %d of 4 ended at "
+					       "%.3fs; served one at a time it ends near %d*S = "
+					       "%.3fs: requests overlapped -- is this lab running "
+					       "the evented worker?", k + 1, e[k], k + 1, (k + 1) * S);
+		if (e[3] > bound)
+			return verdict(v, false, e[3], bound, "the 4th request ended at %.3fs; "
 				       "expected near 4*S = %.3fs", e[3], 4 * S);
-		return verdict(v, true, e[3], "%s", "");
+		return verdict(v, true, e[3], bound, "%s", "");
 	}
 	double want = m->fibers ? M : S;
 	const char *name = m->fibers ? "M" : "S";
-	if (e[0] < 0.95 * want)
-		return verdict(v, false, e[0], "a request ended at %.3fs; expected all near "
-			       "%.3fs (%s), and none can end sooner", e[0], want, name);
 	double bound = (m->fibers ? 0.5 * S : 2 * S) * model_slowness();
+	if (ok != 4)
+		return verdict(v, false, e[3], bound, "%d of 4 requests answered 200", ok);
+	if (e[0] < 0.95 * want)
+		return verdict(v, false, e[0], bound, "a request ended at %.3fs; expected all "
+			       "near %.3fs (%s), and none can end sooner", e[0], want, name);
 	if (e[3] > bound)
-		return verdict(v, false, e[3], "the 4th request ended at %.3fs; expected all "
-			       "near %.3fs (%s): %s", e[3], want, name,
+		return verdict(v, false, e[3], bound, "the 4th request ended at %.3fs; expected "
+			       "all near %.3fs (%s): %s", e[3], want, name,
 			       e[3] > 3 * S ? "requests were served one at a time -- is this "
 			       "lab running the sync worker?" : "the downloads of each request "
 			       "ran one after another -- is the handler's IO cooperative?");
-	verdict(v, true, e[3], "%s", "");
+	verdict(v, true, e[3], bound, "%s", "");
 }
 
 /* Connect to port and send a GET for path; the socket, for reading later. */
@@ -178,7 +185,9 @@ static void answer_and_close(int fd)
  * request A is stuck on its fetch, request B is sent: a lab that overlaps
  * requests answers B while A is still stuck; one that serves them one at a
  * time cannot, however long we wait.  A is released after a generous wait,
- * so a sync lab still finishes both.
+ * so a sync lab still finishes both.  The lab's fetch timeout is set far
+ * beyond that wait: A must stay stuck until we release it, on however slow
+ * a machine.  The figure is when B was answered, after it was sent.
  */
 void check_overlap_while_stuck(const struct lab_model *m, struct verdict *v)
 {
@@ -186,21 +195,26 @@ void check_overlap_while_stuck(const struct lab_model *m, struct verdict *v)
 	int upstream = server_listen("127.0.0.1:0", err, sizeof err);
 	int ufd = mkstemp(urls);
 	if (upstream < 0 || ufd < 0)
-		return verdict(v, false, 0, "cannot set up the stuck upstream: %s", err);
+		return verdict(v, false, 0, 0, "cannot set up the stuck upstream: %s", err);
 	dprintf(ufd, "http://127.0.0.1:%d/stuck\n", server_port(upstream));
 	close(ufd);
 
-	const char *const args[] = { "-b", "127.0.0.1:0", "--urls", urls, NULL };
+	double release = 3 * model_slowness(), patience = 30 * model_slowness();
+	char fetch_timeout[32];
+	snprintf(fetch_timeout, sizeof fetch_timeout, "%.0f", 2 * patience);
+	const char *const args[] = { "-b", "127.0.0.1:0", "--urls", urls,
+				     "--fetch-timeout", fetch_timeout, NULL };
+	double bound = m->evented ? release : patience;
 	struct tl_proc p;
 	tl_start(&p, m->bin, args);
 	int a = send_get(p.port, "/hello");
 	int held = take_request(upstream, 10 * model_slowness());
 	int b = held >= 0 ? send_get(p.port, "/hello") : -1;
 	bool released = false, overlapped = false, answered = false;
-	double start = now();
+	double start = now(), t = 0;
 
-	while (b >= 0 && !answered && now() - start < 30 * model_slowness()) {
-		if (!released && now() - start > 3 * model_slowness()) {
+	while (b >= 0 && !answered && now() - start < patience) {
+		if (!released && now() - start > release) {
 			answer_and_close(held);
 			released = true;
 		}
@@ -218,6 +232,7 @@ void check_overlap_while_stuck(const struct lab_model *m, struct verdict *v)
 			if (read(b, buf, sizeof buf) <= 0) {
 				answered = true;
 				overlapped = !released;
+				t = now() - start;
 			}
 		}
 	}
@@ -231,48 +246,48 @@ void check_overlap_while_stuck(const struct lab_model *m, struct verdict *v)
 	unlink(urls);
 	tl_stop(&p);
 
-	double t = now() - start;
 	if (held < 0)
-		return verdict(v, false, 0, "the lab never fetched its --urls URL");
+		return verdict(v, false, 0, bound, "the lab never fetched its --urls URL");
 	if (!answered)
-		return verdict(v, false, t, "the second request was never answered");
+		return verdict(v, false, patience, bound, "the second request was never "
+			       "answered");
 	if (m->evented && !overlapped)
-		return verdict(v, false, t, "while the first request was stuck on a slow "
+		return verdict(v, false, t, bound, "while the first request was stuck on a slow "
 			       "URL, the second was not answered; expected it to be: "
 			       "requests were served one at a time -- is this lab running "
 			       "the sync worker, or is its IO blocking?");
 	if (!m->evented && overlapped)
-		return verdict(v, false, t, "the second request was answered while the "
+		return verdict(v, false, t, bound, "the second request was answered while the "
 			       "first was stuck; a sync worker serves one request at a "
 			       "time -- is this lab running the evented worker?");
-	verdict(v, true, t, "%s", "");
+	verdict(v, true, t, bound, "%s", "");
 }
 
 void check_clean_shutdown(const struct lab_model *m, struct verdict *v)
 {
 	struct tl_proc p;
 	int status;
-	double took;
+	double took, bound = 1.0 * model_slowness();	/* the grace period is 0.5 s */
 
 	tl_start(&p, m->bin, scaled);
 	pid_t upstream = tl_child_of(p.pid);
 	int a = send_get(p.port, "/hello");	/* a request in flight */
 	usleep(100000);
-	bool exited = tl_terminate(&p, 2 * model_slowness(), &status, &took);
+	bool exited = tl_terminate(&p, 2 * bound, &status, &took);
 	if (a >= 0)
 		close(a);
 	close(p.out);
 	close(p.err);
 	if (!exited)
-		return verdict(v, false, took, "still running %.1fs after SIGTERM", took);
+		return verdict(v, false, took, bound, "still running %.1fs after SIGTERM", took);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return verdict(v, false, took, "after SIGTERM it ended with status 0x%x, "
-			       "expected exit 0", status);
+		return verdict(v, false, took, bound, "after SIGTERM it ended with status "
+			       "0x%x, expected exit 0", status);
 	if (upstream <= 0)
-		return verdict(v, false, took, "no upstream simulator child was running");
-	if (!tl_wait_gone(upstream, 1 * model_slowness()))
-		return verdict(v, false, took, "its upstream simulator (pid %d) outlived it",
-			       (int)upstream);
-	verdict(v, took < 1.0 * model_slowness(), took, "it took %.2fs to stop after SIGTERM; "
-		"expected less than a second", took);
+		return verdict(v, false, took, bound, "no upstream simulator child was running");
+	if (!tl_wait_gone(upstream, bound))
+		return verdict(v, false, took, bound, "its upstream simulator (pid %d) "
+			       "outlived it", (int)upstream);
+	verdict(v, took < bound, took, bound, "it took %.2fs to stop after SIGTERM; "
+		"expected less than %.1fs", took, bound);
 }

@@ -9,7 +9,9 @@
  * The labs run a scaled profile (delay scale 0.3).  Every bound is a ratio
  * to S or M: lower bounds are physics (sequential waits cannot beat their
  * sum), upper bounds leave a factor of two or more, times the slowness
- * factor in $WORKERLAB_SLOW (default 1) for a slow grading machine.
+ * factor in $WORKERLAB_SLOW (default 1) for a slow grading machine.  Each
+ * time is the client's, from before it connects (tests/testlib.h), so it
+ * holds the lab's whole work on the request and a lower bound is sound.
  *
  * Each check fills a verdict: whether the lab passed, the figure measured,
  * and in words what was expected, what was measured and what that usually
@@ -32,6 +34,9 @@ extern const struct lab_model lab_models[4];
 struct verdict {
 	bool ok;
 	double seconds;		/* the figure that decided it */
+	double bound;		/* the most that figure could be and pass, in
+				   seconds (already times the slowness); 0 when
+				   the check sets it no upper bound */
 	char why[600];		/* on failure: expected, measured, likely cause */
 };
 

@@ -188,7 +188,7 @@ static void answered_as_a_failure(const char *lab, const struct fault *f, int po
 	const char *data = json_value(r.body, "data");
 	char *end = NULL;
 	double seconds = data ? strtod(data, &end) : -1;
-	ck_assert_msg(data && end != data && seconds >= 0 && seconds <= r.seconds + 0.1,
+	ck_assert_msg(data && end != data && tl_fits_inside(seconds, &r),
 		      "%s with %s: expected \"data\": the seconds it took (about %.2f); "
 		      "got %s", lab, f->name, r.seconds, r.body);
 }

@@ -315,10 +315,11 @@ START_TEST(an_unfinished_request_head_gets_408_or_a_close_at_the_timeout)
 	struct tl_reply r;
 	char head[128];
 	const struct target *t = start(_i, &p);
+	double since = now();
 	int fd = tl_connect(p.port);
 	snprintf(head, sizeof head, "GET %s HTTP/1.1\r\nHost:", t->good);
 	send_text(fd, head);
-	tl_read_reply(fd, t->timeout + 2, &r);
+	tl_read_reply(fd, since, t->timeout + 2, &r);
 	close(fd);
 	cut_off_at_the_timeout(t, &r, "an unfinished head");
 	good_request_answered(t, p.port, 5, "an unfinished head");
@@ -331,8 +332,9 @@ START_TEST(a_silent_client_is_closed_at_the_timeout)
 	struct tl_proc p;
 	struct tl_reply r;
 	const struct target *t = start(_i, &p);
+	double since = now();
 	int fd = tl_connect(p.port);
-	tl_read_reply(fd, t->timeout + 2, &r);
+	tl_read_reply(fd, since, t->timeout + 2, &r);
 	close(fd);
 	cut_off_at_the_timeout(t, &r, "a client that sends nothing");
 	good_request_answered(t, p.port, 5, "a silent client");
@@ -348,15 +350,15 @@ START_TEST(a_client_dripping_its_head_is_cut_off_at_the_timeout)
 	struct tl_reply r = { 0 };
 	char head[128];
 	const struct target *t = start(_i, &p);
+	double begin = now();
 	int fd = tl_connect(p.port);
 	snprintf(head, sizeof head, "GET %s HTTP/1.1\r\nX-Drip: ", t->good);
-	double begin = now();
 	send_text(fd, head);
 	while (now() - begin < t->timeout + 2) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		if (poll(&pfd, 1, 100) > 0 ||
 		    send(fd, "a", 1, MSG_NOSIGNAL) != 1) {
-			tl_read_reply(fd, 1, &r);
+			tl_read_reply(fd, begin, 1, &r);
 			r.closed = true;	/* readable or refused: it is ending */
 			break;
 		}

@@ -69,14 +69,28 @@ pid_t tl_child_of(pid_t pid);
 bool tl_read_until(struct tl_proc *p, const char *want, double seconds,
 		   char *buf, size_t len);
 
-/* A response: status, headers and body as received. */
+/*
+ * A response: status, headers and body as received.
+ *
+ * Its clock starts before the client connects and stops when the answer has
+ * ended, so it contains the whole of the server's own work on the request:
+ * a time the server reports (the "data" of /hello) can never exceed it.
+ * Started after the send instead, it could: on loopback the server that the
+ * send wakes may run, and start its clock, before the client returns from
+ * send() to read its own.
+ */
 struct tl_reply {
 	int status;		/* 0: no HTTP answer */
 	char head[2048];
 	char body[8192];
 	bool closed;		/* the server closed the connection */
-	double seconds;		/* from send to the end of the answer */
+	double seconds;		/* from before the connect to the end of the answer */
 };
+
+/* Does a time the server measured for this request (the "data" of /hello,
+ * printed with six decimals) fit inside the client's r->seconds, as it must
+ * when both are right? */
+bool tl_fits_inside(double server_seconds, const struct tl_reply *r);
 
 /* Send raw bytes on a new connection and read until the server closes it
  * or `timeout` passes. */
@@ -87,8 +101,8 @@ void tl_raw(int port, const char *bytes, size_t len, double timeout,
 void tl_get(int port, const char *path, struct tl_reply *r);
 
 /* Send n GETs at once on n connections; ends[i] is when the i-th finished
- * (seconds since they were sent), sorted ascending.  Returns how many
- * answered 200. */
+ * (seconds since before the first connect), sorted ascending.  Returns how
+ * many answered 200. */
 int tl_get_many(int port, const char *path, int n, double *ends);
 
 /* The value of header name in r->head, copied to out, or false. */
@@ -101,9 +115,10 @@ void tl_start_with_fd_limit(struct tl_proc *p, const char *prog,
 			    const char *const args[], int nofile);
 
 /* Read an answer on a connected socket until the server closes it or
- * `timeout` passes; fills r as tl_raw does (r->seconds from this call).
- * Does not close fd. */
-void tl_read_reply(int fd, double timeout, struct tl_reply *r);
+ * `timeout` passes (counted from this call); fills r as tl_raw does, with
+ * r->seconds counted from `since`: the caller's now() from before it
+ * connected.  Does not close fd. */
+void tl_read_reply(int fd, double since, double timeout, struct tl_reply *r);
 
 /* Run a suite the usual way; main()'s exit status. */
 int tl_run_suite(Suite *s);

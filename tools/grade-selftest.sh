@@ -89,7 +89,35 @@ hidden() {
 }
 hidden
 
+# make grade-calibrate: on the reference lab 4 every margin is printed and
+# the run succeeds; on lab 4 with the sequential handler (still built in the
+# scratch folder) its one request runs past the bound, the margin there is
+# below 1, and the report recommends a slowness factor.
+calibration() {
+	verdict=ok
+	out=$(cd "$top" && CALIBRATE=2 LAB=lab4 "$grader" 2>/dev/null) ||
+		verdict="the reference lab 4 failed a calibration run"
+	[ "$(echo "$out" | grep -c '^lab4-evented-async: ')" -eq 5 ] ||
+		verdict="expected a line for each of 5 timed checks"
+	echo "$out" | grep -q '^2 runs of each check at WORKERLAB_SLOW=1: smallest margin' ||
+		verdict="no summary line"
+	bad=$(cd "$top" && CALIBRATE=1 LAB=lab4 LAB_BIN="$scratch/lab4-sequential-handler" \
+	      "$grader" 2>/dev/null) && verdict="a lab over its bound calibrated with status 0"
+	echo "$bad" | grep -q '^lab4-evented-async: one request takes M .* 0\.[0-9]*  FAILED' ||
+		verdict="the slow lab's margin is not shown below 1, with its failure"
+	echo "$bad" | grep -q '^Recommended: grade on this machine with WORKERLAB_SLOW=' ||
+		verdict="no WORKERLAB_SLOW recommended for a lab over its bound"
+	if [ "$verdict" = ok ]; then
+		echo "grade-selftest: calibration shows each margin and recommends a factor: OK"
+	else
+		echo "grade-selftest: calibration: FAIL: $verdict"
+		printf '%s\n%s\n' "$out" "$bad" | sed 's/^/    /'
+		failures=$((failures + 1))
+	fi
+}
+calibration
+
 if [ "$failures" -ne 0 ]; then
-	echo "grade-selftest: $failures of 5 checks failed"; exit 1
+	echo "grade-selftest: $failures of 6 checks failed"; exit 1
 fi
-echo "grade-selftest: 5 passed, 0 failed"
+echo "grade-selftest: 6 passed, 0 failed"

@@ -1,0 +1,74 @@
+#!/bin/sh
+# stress.sh: run the timing-sensitive suites again and again on a busy
+# machine, and count the runs that failed (what `make stress` runs).
+#
+#   sh tools/stress.sh RUNS LOAD BUILD BIN
+#
+# One run is every suite whose checks measure time -- the test clocks, the
+# fiber and IO suites, the lab behaviour tests, the hostile clients, the
+# upstream faults -- and the grader, in that order (about two minutes on
+# two cores).  The sanitizer, valgrind and fuzz stages are not timing
+# checks and are left to `make test`.  LOAD busy loops keep the cores
+# occupied throughout, as on a shared grading machine: a correct tree must
+# still pass every run.
+#
+# Each run's output is kept in BUILD/stress/run-N.log.  The last line is
+# "N passed, M failed", followed by each failing check and how often.
+set -u
+runs=${1:-5} load=${2:-2} build=${3:-build} bin=${4:-.}
+dir=$build/stress
+rm -rf "$dir"
+mkdir -p "$dir"
+
+busy=
+stop_busy() {
+	[ -n "$busy" ] && kill $busy 2>/dev/null
+	busy=
+}
+trap 'stop_busy' EXIT
+trap 'stop_busy; exit 130' INT
+trap 'stop_busy; exit 143' TERM
+i=0
+while [ "$i" -lt "$load" ]; do
+	sh -c 'while :; do :; done' &
+	busy="$busy $!"
+	i=$((i + 1))
+done
+
+# A failing Check test prints "file:line:F:case:test:iteration: why" (E for
+# an error); the grader prints "lab: check: FAIL: why" (and "hidden: name:
+# FAIL").  The check's name is everything before the why.
+failures() {
+	sed -n -e 's/^[^:]*:[0-9]*:[FE]:\([^:]*:[^:]*:[0-9]*\):.*/\1/p' \
+	       -e 's/^\(lab[1-4][^:]*: [^:]*\): FAIL: .*/grade: \1/p' \
+	       -e 's/^hidden: \(.*\): FAIL$/grade: hidden \1/p' "$1"
+}
+
+passed=0 failed=0
+: >"$dir/failures"
+n=1
+while [ "$n" -le "$runs" ]; do
+	log=$dir/run-$n.log
+	ok=yes
+	for t in clocks fiber io labs hostile faults; do
+		echo "== test_$t" >>"$log"
+		LAB_BIN=$bin "$build/tests/test_$t" >>"$log" 2>&1 || ok=no
+	done
+	echo "== grade" >>"$log"
+	LAB_BIN=$bin "$build/tests/grade" >>"$log" 2>&1 || ok=no
+	failures "$log" >>"$dir/failures"
+	if [ $ok = yes ]; then
+		passed=$((passed + 1))
+		echo "stress: run $n of $runs passed"
+	else
+		failed=$((failed + 1))
+		echo "stress: run $n of $runs FAILED (see $log):"
+		failures "$log" | sed 's/^/  /'
+	fi
+	n=$((n + 1))
+done
+stop_busy
+
+echo "$passed passed, $failed failed (runs of every timing suite and the grader, $load busy loops)"
+sort "$dir/failures" | uniq -c | sed 's/^ *\([0-9]*\) \(.*\)/  \2: failed \1 time(s)/'
+[ "$failed" -eq 0 ]
