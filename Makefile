@@ -15,6 +15,9 @@
 #                   its rows and the labs' are kept side by side
 #                   QUICK=1 (either bench): delays times 0.1, faster; writes
 #                   only bench/results/quick and leaves notes/ alone
+#   make notes-check  check the notes against the code as it is: quoted
+#                   diffs, quoted function names, English and zh-CN alike
+#                   (part of make test; tools/check-notes.sh says how)
 #   make fuzz       run libFuzzer over the request handling (FUZZ_TIME seconds)
 #   make valgrind   run lab1 and lab4 under valgrind: no errors, no leaks
 #   make deps       install the Debian packages the build needs
@@ -70,7 +73,7 @@ test-here: $(PROGRAMS) $(TEST_BIN)
 # The suites run one after another even under make -j: timing checks are
 # built to survive a busy machine, but there is no need to make it busy.
 test check: $(PROGRAMS) $(TEST_BIN) $(BUILD)/tests/grade $(BUILD)/tests/valgrind_labs
-	@$(MAKE) --no-print-directory -j1 test-here asan grade-selftest valgrind fuzz
+	@$(MAKE) --no-print-directory -j1 test-here asan grade-selftest valgrind fuzz notes-check
 
 # valgrind: lab1 and lab4 run a few requests under memcheck (fiber stacks
 # are registered with it); any error or definite leak fails.
@@ -135,6 +138,12 @@ bench: all
 bench-python: $(BIN)/upstream $(BIN)/labload
 	sh tools/bench-python.sh
 	$(NOTES_FROM_BENCH)
+
+# notes-check: every diff the notes quote is what diff prints now, every
+# function they quote is in the code, and notes/zh-CN keeps pace with notes/.
+.PHONY: notes-check
+notes-check:
+	@sh tools/check-notes.sh
 
 deps:
 	@sh tools/deps.sh
