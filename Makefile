@@ -14,8 +14,15 @@
 #   make stress     the timing suites and the grader RUNS times (default 5)
 #                   with LOAD busy loops (default 2); "N passed, M failed"
 #   make bench      measure every lab at rising concurrency; tables, CSV and
-#                   plots in bench/results (QUICK=1: scaled delays, faster)
-#   make bench-python  the note's Flask app under real gunicorn, same table
+#                   plots in bench/results/full, then regenerate
+#                   notes/results.md, its zh-CN twin and notes/img from them
+#   make bench-python  the note's Flask app under real gunicorn, same table;
+#                   its rows and the labs' are kept side by side
+#                   QUICK=1 (either bench): delays times 0.1, faster; writes
+#                   only bench/results/quick and leaves notes/ alone
+#   make notes-check  check the notes against the code as it is: quoted
+#                   diffs, quoted function names, English and zh-CN alike
+#                   (part of make test; tools/check-notes.sh says how)
 #   make fuzz       run libFuzzer over the request handling (FUZZ_TIME seconds)
 #   make valgrind   run lab1 and lab4 under valgrind: no errors, no leaks
 #   make deps       install the Debian packages the build needs
@@ -72,7 +79,7 @@ test-here: $(PROGRAMS) $(TEST_BIN)
 # The suites run one after another even under make -j: timing checks are
 # built to survive a busy machine, but there is no need to make it busy.
 test check: $(PROGRAMS) $(TEST_BIN) $(BUILD)/tests/grade $(BUILD)/tests/valgrind_labs
-	@$(MAKE) --no-print-directory -j1 test-here asan grade-selftest valgrind fuzz
+	@$(MAKE) --no-print-directory -j1 test-here asan grade-selftest valgrind fuzz notes-check
 
 # valgrind: lab1 and lab4 run a few requests under memcheck (fiber stacks
 # are registered with it); any error or definite leak fails.
@@ -133,14 +140,24 @@ asan:
 		LDFLAGS="$(LDFLAGS) -fsanitize=address,undefined" test-here
 
 # Both end by regenerating notes/results.md (and its Chinese twin) from
-# bench/results/summary.csv: the notes cite measured numbers only from there.
+# bench/results/full/summary.csv: the notes cite measured numbers only from
+# there.  A QUICK run's figures are at a tenth of the delays the notes
+# teach, so it stops at bench/results/quick/.
+QUICK ?= 0
+NOTES_FROM_BENCH := $(if $(filter-out 0,$(QUICK)),@echo "QUICK=$(QUICK): results in bench/results/quick; notes/ left alone",sh tools/results-md.sh)
 bench: all
 	sh tools/bench.sh
-	sh tools/results-md.sh
+	$(NOTES_FROM_BENCH)
 
 bench-python: $(BIN)/upstream $(BIN)/labload
 	sh tools/bench-python.sh
-	sh tools/results-md.sh
+	$(NOTES_FROM_BENCH)
+
+# notes-check: every diff the notes quote is what diff prints now, every
+# function they quote is in the code, and notes/zh-CN keeps pace with notes/.
+.PHONY: notes-check
+notes-check:
+	@sh tools/check-notes.sh
 
 deps:
 	@sh tools/deps.sh

@@ -3,15 +3,27 @@
 # measuring one concurrency level with ./labload.  Sourced, not run.
 #
 # A caller sets nothing before sourcing it; it reads QUICK from the
-# environment and leaves OUT, SCALE, S, M in the caller's variables.
+# environment and leaves OUT, SCALE, S, M, ROWS in the caller's variables.
+#
+# Each profile has a results folder of its own, so a quick run can never
+# be mixed with a full one: bench/results/full (delays as in the note) and
+# bench/results/quick (QUICK=1, every delay times 0.1).  Only the full
+# profile's summary.csv feeds the notes (tools/results-md.sh).
 
-OUT=bench/results
-if [ "${QUICK:-0}" != 0 ]; then SCALE=0.1; else SCALE=1; fi
+if [ "${QUICK:-0}" != 0 ]; then
+	SCALE=0.1 OUT=bench/results/quick
+else
+	SCALE=1 OUT=bench/results/full
+fi
 S=$(awk -v f="$SCALE" 'BEGIN { printf "%.4f", 2.45 * f }')	# sum of the ten delays
 M=$(awk -v f="$SCALE" 'BEGIN { printf "%.4f", 0.40 * f }')	# the longest one
 HZ=$(getconf CLK_TCK)
-# shellcheck disable=SC2034  # used by the scripts that source this
-SUMMARY_HEADER="lab,concurrency,p50,p90,p99,max,rps,cpu_s,rss_kb,predicted"
+# summary.csv: one row a server and level; scale is the delay factor the
+# row was measured at, so a reader can tell a quick row from a full one.
+SUMMARY_HEADER="lab,concurrency,p50,p90,p99,max,rps,cpu_s,rss_kb,predicted,scale"
+# This run's rows are collected here and folded into summary.csv only at
+# the end (merge_summary), so an interrupted run leaves the old one whole.
+ROWS=$OUT/summary.csv.$$
 
 # ---- servers ----
 
@@ -99,8 +111,8 @@ table_header() {
 
 # measure NAME MODEL URL PID C: send C requests at once to URL with
 # ./labload (its CSV and summary kept as OUT/NAME-cC.*), measure process
-# PID's CPU time and peak RSS over it, append a row to summary.csv and
-# print one to stdout.
+# PID's CPU time and peak RSS over it, append a row to ROWS and print one
+# to stdout.
 measure() {
 	_name=$1 _model=$2 _url=$3 _pid=$4 _c=$5
 	_base=$OUT/$_name-c$_c
@@ -129,7 +141,7 @@ measure() {
 	_rps=$(figure Requests/sec: "$_base.txt")
 	_cpu=$(awk -v a="$_cpu0" -v b="$_cpu1" -v hz="$HZ" 'BEGIN { printf "%.2f", (b - a) / hz }')
 	_pmax=$(predict "$_model" "$_c" 100)
-	echo "$_name,$_c,$_p50,$_p90,$_p99,$_max,$_rps,$_cpu,$_rss,$_pmax" >>"$OUT/summary.csv"
+	echo "$_name,$_c,$_p50,$_p90,$_p99,$_max,$_rps,$_cpu,$_rss,$_pmax,$SCALE" >>"$ROWS"
 
 	_note=
 	[ "$_status" = 0 ] || _note="  <- $(figure Errors: "$_base.txt") errors, not all 2xx: see $_base.txt"
@@ -137,4 +149,39 @@ measure() {
 		"${_p50:--}" "$(predict "$_model" "$_c" 50)" "${_p90:--}" "${_p99:--}" \
 		"${_max:--}" "$_pmax" "$_rps" "$(predict_rps "$_model" "$_c")" \
 		"$_cpu" "$_rss" "$_note"
+}
+
+# ---- summary.csv ----
+
+# merge_summary: fold this run's rows (ROWS) into OUT/summary.csv.  The
+# servers this run measured lose their old rows; every other server keeps
+# its own, so `make bench` (lab1..lab4) and `make bench-python`
+# (gunicorn-case1..4) can run in either order and the notes still get both.
+# An old row is dropped, with a word on stderr, when it cannot stand beside
+# the new ones: written in another format, or at another delay scale.
+# Labs come first, then the rest, each in the order it was measured.
+merge_summary() {
+	[ -f "$OUT/summary.csv" ] || echo "$SUMMARY_HEADER" >"$OUT/summary.csv"
+	awk -F, -v header="$SUMMARY_HEADER" -v scale="$SCALE" '
+	FILENAME == ARGV[1] { mine[$1] = 1; row[++n] = $0; next }
+	FNR == 1 {
+		stale = $0 != header
+		if (stale) print "bench: " FILENAME " has an older format; its other rows are dropped" >"/dev/stderr"
+		next
+	}
+	stale || $1 in mine { next }
+	$11 + 0 != scale + 0 {
+		print "bench: dropping " $1 " c=" $2 ": measured at delay scale " $11 ", not " scale >"/dev/stderr"
+		next
+	}
+	{ old[++m] = $0 }
+	END {
+		print header
+		for (i = 1; i <= m; i++) if (old[i] ~ /^lab/) print old[i]
+		for (i = 1; i <= n; i++) if (row[i] ~ /^lab/) print row[i]
+		for (i = 1; i <= m; i++) if (old[i] !~ /^lab/) print old[i]
+		for (i = 1; i <= n; i++) if (row[i] !~ /^lab/) print row[i]
+	}' "$ROWS" "$OUT/summary.csv" >"$OUT/summary.csv.new"
+	mv "$OUT/summary.csv.new" "$OUT/summary.csv"
+	rm -f "$ROWS"
 }

@@ -16,9 +16,11 @@
 #   3     -w 1 -k gevent   sync         lab3
 #   4     -w 1 -k gevent   async        lab4
 #
-# Rows go to bench/results/summary.csv (lab = gunicorn-case1 ..., replacing
-# those of an earlier run), CPU and peak RSS are the worker process's, and
-# bench/results/timeline-python.{svg,png} draws the four requests of c = 4.
+# Everything goes to the profile's folder, bench/results/full/ (QUICK=1:
+# bench/results/quick/), as in tools/bench.sh.  Its rows (lab =
+# gunicorn-case1 ...) replace those of an earlier run in summary.csv and
+# leave the labs' alone; CPU and peak RSS are the worker process's, and
+# timeline-python.{svg,png} draws the four requests of c = 4.
 # When a Debian package it needs is missing, it says which and exits 0.
 set -eu
 
@@ -42,6 +44,7 @@ for prog in upstream labload; do
 	fi
 done
 mkdir -p "$OUT"
+: >"$ROWS"
 
 UP_PID='' GU_PID=''
 cleanup() {
@@ -49,6 +52,7 @@ cleanup() {
 	GU_PID=
 	stop_pid "$UP_PID"
 	UP_PID=
+	rm -f "$ROWS"	# an unfinished run's rows; summary.csv keeps the last whole one
 }
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT
@@ -106,14 +110,6 @@ start_gunicorn() {
 	fi
 }
 
-# Drop the rows of an earlier run; keep the labs'.
-if [ -f "$OUT/summary.csv" ]; then
-	grep -v '^gunicorn-' "$OUT/summary.csv" >"$OUT/summary.csv.new" || true
-	mv "$OUT/summary.csv.new" "$OUT/summary.csv"
-else
-	echo "$SUMMARY_HEADER" >"$OUT/summary.csv"
-fi
-
 echo "bench-python: delay scale $SCALE (S = $S s, M = $M s); upstream on port $UP_PORT" >&2
 for case in 1 2 3 4; do
 	case $case in
@@ -139,6 +135,7 @@ for case in 1 2 3 4; do
 	stop_pid "$GU_PID"
 	GU_PID=
 done
+merge_summary
 
 if command -v gnuplot >/dev/null 2>&1; then
 	for fmt in svg png; do

@@ -15,9 +15,13 @@
 # /proc/PID/status, reset before each level where the kernel allows).  The
 # simulator is the lab's child: its CPU and memory are not counted.
 #
-# Output, in bench/results/:
-#   summary.csv       lab,concurrency,p50,p90,p99,max,rps,cpu_s,rss_kb,predicted
-#                     (predicted: the model's max latency, seconds)
+# Output, in bench/results/full/ (QUICK=1: bench/results/quick/; nothing
+# outside that folder is written -- the notes are tools/results-md.sh's):
+#   summary.csv       lab,concurrency,p50,p90,p99,max,rps,cpu_s,rss_kb,predicted,scale
+#                     (predicted: the model's max latency, seconds; scale:
+#                     the delay factor).  The rows of lab1..lab4 are
+#                     replaced at the end of the run; gunicorn's rows, from
+#                     tools/bench-python.sh, are kept.
 #   LAB-cC.csv        labload --csv of one level: one row per request
 #   LAB-cC.txt        labload's summary of that level
 #   LAB.log           the lab's own stdout and stderr
@@ -43,6 +47,7 @@ for prog in lab1 lab2 lab3 lab4 labload; do
 	fi
 done
 mkdir -p "$OUT"
+: >"$ROWS"
 
 # ---- starting and stopping a lab ----
 
@@ -52,8 +57,9 @@ stop_lab() {
 	LAB_PID=
 }
 # A background job of a script ignores Ctrl-C, so the lab (and with it its
-# simulator) would outlive an interrupted bench without this.
-trap 'stop_lab' EXIT
+# simulator) would outlive an interrupted bench without this.  The rows of
+# an unfinished run are thrown away: summary.csv keeps the last whole one.
+trap 'stop_lab; rm -f "$ROWS"' EXIT
 trap 'stop_lab; exit 130' INT
 trap 'stop_lab; exit 143' TERM
 
@@ -97,7 +103,6 @@ describe() {
 	esac
 }
 
-echo "$SUMMARY_HEADER" >"$OUT/summary.csv"
 echo "bench: delay scale $SCALE (S = $S s, M = $M s); results in $OUT/" >&2
 for lab in lab1 lab2 lab3 lab4; do
 	case $lab in
@@ -115,6 +120,7 @@ for lab in lab1 lab2 lab3 lab4; do
 	done
 	stop_lab
 done
+merge_summary
 
 # ---- the charts ----
 

@@ -1,16 +1,38 @@
 #!/bin/sh
-# results-md.sh: turn bench/results/summary.csv into the measured tables
-# the notes cite -- notes/results.md and notes/zh-CN/results.md -- and copy
-# the plots to notes/img/.  `make bench` runs it last, so the notes never
-# carry a number typed in by hand.
+# results-md.sh: turn bench/results/full/summary.csv into the measured
+# tables the notes cite -- notes/results.md and notes/zh-CN/results.md --
+# and copy the plots to notes/img/.  `make bench` and `make bench-python`
+# run it last, so the notes never carry a number typed in by hand.
+#
+# It reads the full profile only, and refuses (exit 1, notes untouched)
+# when that data could not stand in the notes as the note's own delays:
+# rows measured at another delay scale (a quick run's), rows without a
+# scale (an older format), or a lab missing.  `make bench QUICK=1` does not
+# call it at all: its results stay in bench/results/quick/.
 set -eu
 cd "$(dirname "$0")/.."
-CSV=bench/results/summary.csv
-[ -s "$CSV" ] || { echo "results-md: no $CSV; run make bench first" >&2; exit 1; }
+DIR=bench/results/full
+CSV=$DIR/summary.csv
+HEADER="lab,concurrency,p50,p90,p99,max,rps,cpu_s,rss_kb,predicted,scale"	# as bench-lib.sh writes it
+refuse() {
+	echo "results-md: $1; notes/ left as they are" >&2
+	exit 1
+}
+[ -s "$CSV" ] || refuse "no $CSV (run make bench, without QUICK)"
+[ "$(head -n 1 "$CSV")" = "$HEADER" ] ||
+	refuse "$CSV has an older format, without the scale column (run make bench again)"
+bad=$(awk -F, 'NR > 1 && $11 + 0 != 1 { n++; if (n == 1) first = $1 " c=" $2 " at scale " $11 }
+	END { if (n) print n " rows not measured at the full profile (scale 1), the first: " first }' "$CSV")
+[ -z "$bad" ] || refuse "$CSV has $bad"
+for lab in lab1 lab2 lab3 lab4; do
+	grep -q "^$lab," "$CSV" || refuse "$CSV has no $lab rows (run make bench)"
+done
+
 mkdir -p notes/img notes/zh-CN
 for f in latency timeline timeline-python; do
-	[ -f "bench/results/$f.png" ] && cp "bench/results/$f.png" "notes/img/$f.png"
-	[ -f "bench/results/$f.svg" ] && cp "bench/results/$f.svg" "notes/img/$f.svg"
+	for ext in png svg; do
+		if [ -f "$DIR/$f.$ext" ]; then cp "$DIR/$f.$ext" "notes/img/$f.$ext"; fi
+	done
 done
 
 DATE=$(date -u +%Y-%m-%d)
@@ -25,12 +47,11 @@ tables() {
 	{
 		lab = $1; c = $2 + 0
 		p50[lab, c] = $3; max[lab, c] = $6; rps[lab, c] = $7
-		cpu_s[lab, c] = $8; rss[lab, c] = $9; pred[lab, c] = $10
+		cpu_s[lab, c] = $8; rss[lab, c] = $9; pred[lab, c] = $10; scale = $11
 		if (!(lab in seen)) { seen[lab] = 1; order[++n] = lab }
 		if (!((lab, c) in lv)) { lv[lab, c] = 1; levels[lab] = levels[lab] " " c }
 	}
 	END {
-		scale = pred["lab4", 1] / 0.40
 		S = 2.45 * scale; M = 0.40 * scale
 		print t("# Measured here", "# 本机实测")
 		print ""
