@@ -17,13 +17,21 @@ static const char *label_of(const char *url)
 	return p && p[1] ? p : url;
 }
 
+/* Where time t falls on a bar of BAR columns that spans [t0, t0 + span],
+ * kept on the bar: a time outside it must not become an int it cannot be. */
+static int column(double t, double t0, double span, double round)
+{
+	double c = (t - t0) / span * BAR + round;
+	return c < 0 ? 0 : c > BAR ? BAR : (int)c;
+}
+
 /* One row: a bar from the fetch's start to its end on a shared axis. */
 static void timeline_row(const struct fetch_result *r, const char *url,
 			 double t0, double span)
 {
 	char bar[BAR + 1];
-	int from = (int)((r->start - t0) / span * BAR);
-	int to = (int)((r->end - t0) / span * BAR + 0.5);
+	int from = column(r->start, t0, span, 0);
+	int to = column(r->end, t0, span, 0.5);
 	if (to <= from)
 		to = from + 1;	/* even a fast fetch shows */
 	for (int i = 0; i < BAR; i++)

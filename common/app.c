@@ -106,8 +106,11 @@ void async_download(struct downloads *d)
 	for (int i = 0; i < nurls; i++) {
 		jobs[i] = (struct job){ urls[i], &d->r[i] };
 		fibers[i] = fiber_spawn(download_fiber, &jobs[i], "download");
-		if (!fibers[i])
-			*jobs[i].r = (struct fetch_result){ .error = "no memory for a fiber" };
+		if (!fibers[i]) {	/* this download fails, at once */
+			double t = now();
+			*jobs[i].r = (struct fetch_result){ .start = t, .end = t,
+							    .error = "no memory for a fiber" };
+		}
 	}
 	for (int i = 0; i < nurls; i++)
 		if (fibers[i])

@@ -185,7 +185,9 @@ static void trampoline(void)
 fiber *fiber_spawn(void (*fn)(void *), void *arg, const char *name)
 {
 	init();
-	fiber *f = xcalloc(1, sizeof *f);
+	fiber *f = calloc(1, sizeof *f);	/* NULL, not die: see fiber.h */
+	if (!f)
+		return NULL;
 	f->fn = fn;
 	f->arg = arg;
 	f->name = name ? name : "fiber";

@@ -219,6 +219,27 @@ START_TEST(a_stack_overflow_is_reported_with_the_fiber_name)
 }
 END_TEST
 
+static void nothing(void *arg)
+{
+	(void)arg;
+}
+
+/* fiber.h: out of memory, fiber_spawn says no; it does not end the process. */
+START_TEST(spawn_returns_null_when_memory_runs_out)
+{
+	fiber_join(fiber_spawn(nothing, NULL, "first"));	/* the hub exists */
+	if (!tl_leave_room(64 * 1024))
+		return;		/* not under AddressSanitizer */
+	fiber *f[64];
+	int n = 0;
+	while (n < 64 && (f[n] = fiber_spawn(nothing, NULL, "more")) != NULL)
+		n++;
+	ck_assert_msg(n < 64, "64 fibers of 256 KiB fitted in 64 KiB of address space");
+	for (int i = 0; i < n; i++)
+		fiber_join(f[i]);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fiber");
@@ -233,6 +254,7 @@ int main(void)
 	tcase_add_test(tc, ten_thousand_fibers_run_and_are_freed);
 	tcase_add_test(tc, detached_fibers_are_freed_when_they_end);
 	tcase_add_test(tc, a_stack_overflow_is_reported_with_the_fiber_name);
+	tcase_add_test(tc, spawn_returns_null_when_memory_runs_out);
 	suite_add_tcase(s, tc);
 	return tl_run_suite(s);
 }

@@ -120,6 +120,12 @@ void tl_start_with_fd_limit(struct tl_proc *p, const char *prog,
  * connected.  Does not close fd. */
 void tl_read_reply(int fd, double since, double timeout, struct tl_reply *r);
 
+/* Lower this process's address-space limit to what it uses now plus
+ * `room` bytes, so that the next large allocations fail as on a machine out
+ * of memory.  Only for a test's own (forked) process.  False, changing
+ * nothing, under AddressSanitizer, whose shadow memory needs the space. */
+bool tl_leave_room(size_t room);
+
 /* Run a suite the usual way; main()'s exit status. */
 int tl_run_suite(Suite *s);
 
