@@ -56,8 +56,13 @@ static const struct fault faults[] = {
 	  { "resolve", "lookup", "name" } },
 };
 
-/* A loopback port that was free a moment ago and that nobody listens on. */
-static int closed_port(void)
+/*
+ * A loopback port nobody listens on, held for the whole test: the socket
+ * stays bound but never listens, so a connect to it is refused, and no
+ * other socket -- the lab's own listener, say, which binds port 0 a moment
+ * later -- can be given the port meanwhile.  Close the returned fd after.
+ */
+static int hold_a_closed_port(int *port)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET };
 	socklen_t len = sizeof a;
@@ -66,8 +71,8 @@ static int closed_port(void)
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
 	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	close(fd);
-	return ntohs(a.sin_port);
+	*port = ntohs(a.sin_port);
+	return fd;
 }
 
 /* Move this test process (and all it starts) into a new network namespace
@@ -198,6 +203,7 @@ static void run_fault(const struct fault *f, int i)
 	const char *lab = lab_names[i];
 	char bad[256], good[256], file[] = "/tmp/workerlab-faults-XXXXXX", timeout[16];
 	struct tl_proc up, p;
+	int closed = -1, port;
 
 	if (f->where == NO_SUCH_HOST && !private_network())
 		return;
@@ -206,8 +212,8 @@ static void run_fault(const struct fault *f, int i)
 	snprintf(good, sizeof good, "http://127.0.0.1:%d/delay/0", up.port);
 	if (f->where == SIMULATOR)
 		snprintf(bad, sizeof bad, "http://127.0.0.1:%d%s", up.port, f->path);
-	else if (f->where == CLOSED_PORT)
-		snprintf(bad, sizeof bad, "http://127.0.0.1:%d/", closed_port());
+	else if (f->where == CLOSED_PORT && (closed = hold_a_closed_port(&port)) >= 0)
+		snprintf(bad, sizeof bad, "http://127.0.0.1:%d/", port);
 	else
 		snprintf(bad, sizeof bad, "http://no-such-host.invalid/");
 
@@ -227,6 +233,8 @@ static void run_fault(const struct fault *f, int i)
 	answered_as_a_failure(lab, f, p.port, bad, good, "a second");
 	tl_stop(&p);
 	tl_stop(&up);
+	if (closed >= 0)
+		close(closed);
 }
 
 START_TEST(a_lab_answers_502_when_an_upstream_answers_500) { run_fault(&faults[0], _i); } END_TEST
