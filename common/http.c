@@ -29,7 +29,7 @@ struct conn {
 	size_t target_len, head_bytes, body_bytes;
 	bool started, complete, keep_alive;
 	int error;		/* the 4xx a callback chose, or 0 */
-	/* scan_head's place in the raw head */
+	/* head_is_clean's place in the raw head, kept across reads */
 	size_t line_len, lines;
 	bool colon_seen, head_scanned;
 };
