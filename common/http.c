@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <limits.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "http.h"
@@ -203,17 +202,6 @@ static int send_response(int fd, const struct http_response *res, bool head,
 	return rc;
 }
 
-/* The simulator's faults: a reset instead of an answer, or raw bytes. */
-static void misbehave(int fd, const struct http_response *res, double deadline)
-{
-	if (res->raw) {
-		io_write_all(fd, res->raw, strlen(res->raw), deadline);
-		return;
-	}
-	struct linger now = { .l_onoff = 1, .l_linger = 0 };	/* close sends RST */
-	setsockopt(fd, SOL_SOCKET, SO_LINGER, &now, sizeof now);
-}
-
 void http_serve_connection(int fd, http_handler *handler, bool keep_alive,
 			   double timeout)
 {
@@ -231,8 +219,8 @@ void http_serve_connection(int fd, http_handler *handler, bool keep_alive,
 			http_error(&res, bad);
 		else
 			handler(&c->req, &res);
-		if (res.reset || res.raw) {
-			misbehave(fd, &res, now() + timeout);
+		if (res.takeover) {
+			res.takeover(fd, now() + timeout);
 			free(res.body);
 			break;
 		}

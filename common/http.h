@@ -33,10 +33,13 @@ struct http_response {
 	const char *allow;		/* Allow header, for 405 */
 	char *body;			/* grown by http_printf */
 	size_t len, cap;
-	/* For the upstream simulator's faults only: instead of answering,
-	 * reset the connection, or write these bytes and close it. */
-	bool reset;
-	const char *raw;
+	/* When set, no response is written: the connection is handed to this
+	 * function and closed as soon as it returns, for a server that must
+	 * misbehave on purpose (the upstream simulator's /reset and /garbage
+	 * live in upstream.c).  One pointer keeps every fault out of this
+	 * module and every handler's signature as it is; deadline bounds the
+	 * IO the function does. */
+	void (*takeover)(int fd, double deadline);
 };
 
 typedef void http_handler(const struct http_request *req,

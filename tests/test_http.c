@@ -128,6 +128,38 @@ START_TEST(an_unfinished_request_gets_408_after_the_timeout)
 }
 END_TEST
 
+static void write_xyz(int fd, double deadline)
+{
+	(void)deadline;
+	ck_assert_int_eq(write(fd, "xyz", 3), 3);
+}
+
+static void taking_over(const struct http_request *req, struct http_response *res)
+{
+	handler(req, res);
+	res->takeover = write_xyz;
+}
+
+/* The hook the simulator's faults use: the handler's own bytes, and
+ * nothing of the response it had begun. */
+START_TEST(a_takeover_writes_instead_of_the_response)
+{
+	int sv[2];
+	char reply[64];
+	const char *req = "GET /x HTTP/1.1\r\nHost: x\r\n\r\nGET /y HTTP/1.1\r\nHost: x\r\n\r\n";
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	ck_assert_int_eq(write(sv[1], req, strlen(req)), (ssize_t)strlen(req));
+	shutdown(sv[1], SHUT_WR);
+	calls = 0;
+	http_serve_connection(sv[0], taking_over, true, 0.3);
+	ssize_t n = read(sv[1], reply, sizeof reply - 1);
+	reply[n > 0 ? n : 0] = '\0';
+	close(sv[1]);
+	ck_assert_str_eq(reply, "xyz");
+	ck_assert_int_eq(calls, 1);	/* and the connection ended there */
+}
+END_TEST
+
 START_TEST(a_client_that_sends_nothing_is_closed_quietly)
 {
 	ck_assert_str_eq(serve("", false, true), "");
@@ -150,6 +182,7 @@ int main(void)
 	tcase_add_test(tc, pipelined_requests_are_answered_in_order);
 	tcase_add_test(tc, the_sync_worker_closes_after_one_answer);
 	tcase_add_test(tc, an_unfinished_request_gets_408_after_the_timeout);
+	tcase_add_test(tc, a_takeover_writes_instead_of_the_response);
 	tcase_add_test(tc, a_client_that_sends_nothing_is_closed_quietly);
 	suite_add_tcase(s, tc);
 	return tl_run_suite(s);
