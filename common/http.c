@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <limits.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "http.h"
@@ -202,10 +203,44 @@ static int send_response(int fd, const struct http_response *res, bool head,
 	return rc;
 }
 
+/* Has the client sent more than we have parsed?  Bytes we read and did
+ * not parse, or bytes waiting in the kernel (a peek never waits). */
+static bool input_unread(const struct conn *c)
+{
+	char byte;
+	return c->len > 0 || recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
+/*
+ * Close a connection the client may still be writing to.  close() with
+ * input unread makes the kernel send a reset (RST) instead of the orderly
+ * end, and so does any segment arriving after it; the client's send()
+ * then fails, and most clients stop there without reading the answer
+ * that is already waiting for them.  So, as Apache and nginx do: end our
+ * side first (the client reads the answer, then the end of it), read and
+ * drop what still comes, within bounds so that no client can hold the
+ * connection, then close.
+ */
+static void close_lingering(struct conn *c, double timeout)
+{
+	double deadline = now() + (timeout < HTTP_LINGER_SECONDS ? timeout
+							     : HTTP_LINGER_SECONDS);
+	size_t drained = 0;
+	shutdown(c->fd, SHUT_WR);
+	while (drained < HTTP_LINGER_BYTES && now() < deadline) {
+		ssize_t n = io_read(c->fd, c->buf, sizeof c->buf, deadline);
+		if (n <= 0)
+			break;	/* the client's end, an error or the deadline */
+		drained += (size_t)n;
+	}
+	close(c->fd);
+}
+
 void http_serve_connection(int fd, http_handler *handler, bool keep_alive,
 			   double timeout)
 {
 	struct conn *c = xcalloc(1, sizeof *c);
+	bool linger = false;	/* we end it, and the client may be writing */
 	c->fd = fd;
 	for (;;) {
 		int bad = read_request(c, now() + timeout);
@@ -227,10 +262,20 @@ void http_serve_connection(int fd, http_handler *handler, bool keep_alive,
 		bool keep = keep_alive && !bad && c->keep_alive;
 		int rc = send_response(fd, &res, c->req.head, keep, now() + timeout);
 		free(res.body);
-		if (rc < 0 || !keep)
+		if (rc < 0)
+			break;	/* the client is gone */
+		if (!keep) {
+			/* not after a 408: the timeout is all the time a client
+			 * gets to hold the connection (in the sync worker, the
+			 * only worker) */
+			linger = bad != 408 && (bad || input_unread(c));
 			break;
+		}
 	}
-	close(fd);
+	if (linger)
+		close_lingering(c, timeout);
+	else
+		close(fd);
 	free(c);
 }
 

@@ -18,6 +18,8 @@ enum {
 	HTTP_MAX_HEAD = 8192,		/* request line + headers, else 431 */
 	HTTP_MAX_TARGET = 2048,		/* request target, else 414 */
 	HTTP_MAX_BODY = 64 * 1024,	/* else 413 */
+	HTTP_LINGER_BYTES = 1024 * 1024, /* drained at most, closing (see below) */
+	HTTP_LINGER_SECONDS = 2,	/* and for at most this (or the timeout) */
 };
 
 struct http_request {
@@ -47,7 +49,13 @@ typedef void http_handler(const struct http_request *req,
 
 /* Answer requests on fd until the client is done, an error, or (when
  * keep_alive is false) the first answer; then close fd.  timeout bounds
- * how long a request may take to arrive, and each answer to leave. */
+ * how long a request may take to arrive, and each answer to leave.
+ * When it ends a connection whose client may still be sending (a refused
+ * request other than a 408, a pipelined request it will not read), it
+ * first ends its own side, then reads and drops what still comes -- up to
+ * HTTP_LINGER_BYTES, for HTTP_LINGER_SECONDS or the timeout if shorter --
+ * and only then closes: a close with input unread resets the connection,
+ * and a client still writing would never read its answer. */
 void http_serve_connection(int fd, http_handler *handler, bool keep_alive,
 			   double timeout);
 

@@ -435,6 +435,93 @@ START_TEST(a_pipelined_unknown_path_is_answered_404_after_the_first)
 }
 END_TEST
 
+/* ---- clients the server stops reading while they still send ---- */
+
+/* After the answer has been read: does the connection still take bytes?
+ * A server that closed with input unread has reset it by now (the kernel
+ * answers unread input with RST), and the client's send fails; one that
+ * ended its side and drains what comes takes them. */
+static bool still_takes_bytes(int fd)
+{
+	return send(fd, "x", 1, MSG_NOSIGNAL) == 1;
+}
+
+/* A body refused up front (413) while the client is still sending it.
+ * Most clients write the whole body before they read; if the server's
+ * close resets the connection, their send() fails and they never read the
+ * 413.  So the client here waits until the 413 is there to read, keeps
+ * sending 256 KiB of body, and only then reads. */
+START_TEST(a_client_still_sending_a_refused_body_reads_its_413)
+{
+	static char chunk[16384];
+	struct tl_proc p;
+	struct tl_reply r;
+	char head[256];
+	const struct target *t = start(_i, &p);
+	int fd = tl_connect(p.port);
+	snprintf(head, sizeof head, "POST %s HTTP/1.1\r\n" HOST CLOSE
+		 "Content-Length: 100000000\r\n\r\n", t->good);
+	send_text(fd, head);
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	ck_assert_msg(poll(&pfd, 1, 2000) == 1, "%s: no answer within 2 s to a "
+		      "100 MB Content-Length", t->name);
+	usleep(20000);		/* the server has done what it does after the 413 */
+	memset(chunk, 'x', sizeof chunk);
+	for (int k = 0; k < 16; k++) {
+		ssize_t sent = send(fd, chunk, sizeof chunk, MSG_NOSIGNAL);
+		ck_assert_msg(sent == (ssize_t)sizeof chunk, "%s: sending the body, %d KiB "
+			      "in: %s; the client never reads its 413 (the server closed "
+			      "with input unread, which resets the connection: shut down "
+			      "writing and drain instead)", t->name, k * 16,
+			      sent < 0 ? strerror(errno) : "a short send");
+		usleep(2000);
+	}
+	tl_read_reply(fd, 3, &r);
+	ck_assert_msg(r.status == 413 && r.closed, "%s: after sending 256 KiB of a "
+		      "refused body, expected to read the 413 and the end; got %s",
+		      t->name, described(&r));
+	ck_assert_msg(still_takes_bytes(fd), "%s: the connection was reset after the "
+		      "413 (%s)", t->name, strerror(errno));
+	close(fd);
+	good_request_answered(t, p.port, 5, "a refused body sent anyway");
+	tl_stop(&p);
+}
+END_TEST
+
+/* A pipelined tail the server will not read: the sync worker answers only
+ * the first request, and any worker stops at one it refuses (here a space
+ * before a colon).  16 KiB of further requests behind them stay unread in
+ * the kernel; the answers must still end in an orderly close. */
+START_TEST(a_pipelined_tail_the_server_will_not_read_ends_in_an_orderly_close)
+{
+	static char req[32768];
+	struct tl_proc p;
+	struct tl_reply r;
+	const struct target *t = start(_i, &p);
+	int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\n" HOST "\r\n"
+			 "GET %s HTTP/1.1\r\n" HOST "X-Bad : x\r\n\r\n", t->good, t->good);
+	while (n < 16384)
+		n += snprintf(req + n, sizeof req - (size_t)n,
+			      "GET %s HTTP/1.1\r\n" HOST "\r\n", t->good);
+	int fd = tl_connect(p.port);
+	ck_assert_int_eq(send(fd, req, (size_t)n, MSG_NOSIGNAL), n);
+	tl_read_reply(fd, t->timeout + 2, &r);
+	ck_assert_msg(r.status == 200 && r.closed, "%s: a good request, a bad one and "
+		      "16 KiB more: expected 200 first, then the end; got %s", t->name,
+		      described(&r));
+	ck_assert_msg(t->evented ? strstr(r.body, "HTTP/1.1 400 ") != NULL
+				 : strstr(r.body, "HTTP/1.1 ") == NULL,
+		      "%s: expected %s after the 200; got \"%.60s\"", t->name,
+		      t->evented ? "a 400 for the bad request" : "nothing", r.body);
+	ck_assert_msg(still_takes_bytes(fd), "%s: the connection was reset after the "
+		      "answers (%s): the server closed with a pipelined tail unread",
+		      t->name, strerror(errno));
+	close(fd);
+	good_request_answered(t, p.port, 5, "a pipelined tail left unread");
+	tl_stop(&p);
+}
+END_TEST
+
 enum { VANISHING = 10 };	/* clients per case */
 
 START_TEST(clients_resetting_halfway_through_their_request_cost_nothing)
@@ -642,6 +729,12 @@ int main(void)
 	tcase_add_loop_test(slow, clients_resetting_before_their_answer_cost_nothing, 0, NTARGETS);
 	tcase_add_loop_test(slow, clients_hanging_up_before_their_answer_cost_nothing, 0, NTARGETS);
 	suite_add_tcase(s, slow);
+
+	TCase *unread = tcase_create("clients still sending when the server stops reading");
+	tcase_set_timeout(unread, 30);
+	tcase_add_loop_test(unread, a_client_still_sending_a_refused_body_reads_its_413, 0, NTARGETS);
+	tcase_add_loop_test(unread, a_pipelined_tail_the_server_will_not_read_ends_in_an_orderly_close, 0, NTARGETS);
+	suite_add_tcase(s, unread);
 
 	TCase *many = tcase_create("many connections");
 	tcase_set_timeout(many, 30);
