@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <limits.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -29,9 +30,20 @@ struct conn {
 	size_t target_len, head_bytes, body_bytes;
 	bool started, complete, keep_alive;
 	int error;		/* the 4xx a callback chose, or 0 */
-	/* head_is_clean's place in the raw head, kept across reads */
+	/* head_is_clean's place in the raw head (or trailers), kept across reads */
 	size_t line_len, lines;
 	bool colon_seen, head_scanned;
+	/* the header field being read, to count Host and Transfer-Encoding */
+	char name[20];
+	size_t name_len;
+	bool in_value;
+	int hosts, codings;
+	/* Offsets in the request's bytes, for bounding a chunk's size line:
+	 * fed bytes went to the parser before the current call, which began at
+	 * exec_at; the size line being read began at line_from. */
+	size_t fed, line_from;
+	const char *exec_at;
+	bool in_chunks;		/* between the head and the last chunk */
 };
 
 static int fail(struct conn *c, int status)
@@ -57,12 +69,57 @@ static int on_url(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
-static int on_header_part(http_parser *p, const char *at, size_t len)
+static int count_head_bytes(struct conn *c, size_t len)
 {
-	struct conn *c = p->data;
-	(void)at;
 	c->head_bytes += len;
 	return c->head_bytes > HTTP_MAX_HEAD ? fail(c, 431) : 0;
+}
+
+/* A field's name may come in several pieces (it can straddle two reads);
+ * only the first few bytes matter, for the names we count. */
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+	struct conn *c = p->data;
+	if (c->in_value) {	/* the previous field is over: a new name */
+		c->in_value = false;
+		c->name_len = 0;
+	}
+	for (size_t i = 0; i < len && c->name_len < sizeof c->name; i++)
+		c->name[c->name_len++] = at[i];
+	return count_head_bytes(c, len);
+}
+
+static bool name_is(const struct conn *c, const char *name)
+{
+	return c->name_len == strlen(name) &&
+	       strncasecmp(c->name, name, c->name_len) == 0;
+}
+
+/* The first piece of a value ends its field's name.  Two Host lines, or two
+ * Transfer-Encoding lines, let two parsers disagree on where a request goes
+ * or where it ends (RFC 9112 3.2 and 6.1): 400, in the head as in trailers. */
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+	struct conn *c = p->data;
+	if (!c->in_value) {
+		c->in_value = true;
+		if (name_is(c, "host") && ++c->hosts > 1)
+			return fail(c, 400);
+		if (name_is(c, "transfer-encoding") && ++c->codings > 1)
+			return fail(c, 400);
+	}
+	(void)at;
+	return count_head_bytes(c, len);
+}
+
+/* A target is ASCII and has no fragment: a client never sends '#' (RFC
+ * 9110 4.2.5), and bytes over 0x7f must be percent-encoded. */
+static bool target_is_clean(const char *t, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)t[i] >= 0x80 || t[i] == '#')
+			return false;
+	return true;
 }
 
 /* The checks the parser leaves to us, then split the target. */
@@ -71,7 +128,9 @@ static int on_headers_complete(http_parser *p)
 	struct conn *c = p->data;
 	if (p->http_major != 1 || p->http_minor > 1)
 		return fail(c, 400);	/* only HTTP/1.0 and HTTP/1.1 */
-	if (c->req.path[0] != '/')
+	if (p->http_minor == 1 && c->hosts == 0)
+		return fail(c, 400);	/* RFC 9112 3.2: HTTP/1.1 names its host */
+	if (c->req.path[0] != '/' || !target_is_clean(c->req.path, c->target_len))
 		return fail(c, 400);	/* origin-form targets only */
 	c->req.path[c->target_len] = '\0';
 	char *q = strchr(c->req.path, '?');
@@ -83,15 +142,35 @@ static int on_headers_complete(http_parser *p)
 	c->req.method = http_method_str(p->method);
 	c->req.head = p->method == HTTP_HEAD;
 	c->keep_alive = http_should_keep_alive(p);
+	c->in_chunks = p->flags & F_CHUNKED;
 	return 0;
+}
+
+/* Is the chunk size line being read, the CRLF before it and any extensions
+ * included, over the limit?  http-parser reads extensions without bound. */
+static bool chunk_line_too_long(const struct conn *c, size_t upto)
+{
+	return c->in_chunks && upto - c->line_from > HTTP_MAX_CHUNK_LINE;
 }
 
 static int on_body(http_parser *p, const char *at, size_t len)
 {
 	struct conn *c = p->data;
-	(void)at;
+	size_t from = c->fed + (size_t)(at - c->exec_at);
+	if (chunk_line_too_long(c, from))
+		return fail(c, 400);
+	c->line_from = from + len;	/* the next size line begins here */
 	c->body_bytes += len;	/* the kit's routes take no body: drop it */
 	return c->body_bytes > HTTP_MAX_BODY ? fail(c, 413) : 0;
+}
+
+/* After the last chunk come trailers: pause, so that read_request can
+ * scan them as it scans the head. */
+static int on_chunk_header(http_parser *p)
+{
+	if (p->content_length == 0)
+		http_parser_pause(p, 1);
+	return 0;
 }
 
 static int on_complete(http_parser *p)
@@ -104,10 +183,11 @@ static int on_complete(http_parser *p)
 static const http_parser_settings settings = {
 	.on_message_begin = on_begin,
 	.on_url = on_url,
-	.on_header_field = on_header_part,
-	.on_header_value = on_header_part,
+	.on_header_field = on_header_field,
+	.on_header_value = on_header_value,
 	.on_headers_complete = on_headers_complete,
 	.on_body = on_body,
+	.on_chunk_header = on_chunk_header,
 	.on_message_complete = on_complete,
 };
 
@@ -117,15 +197,19 @@ static const http_parser_settings settings = {
  * line that starts with a space and continues the one before.  Both are
  * classic ways to smuggle a header past one parser and not another.  Also
  * control bytes, NUL included, anywhere in the head.  Runs over raw bytes
- * before the parser sees them, until the blank line that ends the head.
+ * before the parser sees them, until the blank line that ends the head,
+ * and again over the trailers after a chunked body.  Where the head ends
+ * is where the first chunk's size line begins.
  */
 static bool head_is_clean(struct conn *c, const char *p, size_t n)
 {
 	for (size_t i = 0; i < n && !c->head_scanned; i++) {
 		unsigned char ch = (unsigned char)p[i];
 		if (ch == '\n') {
-			if (c->line_len == 0 && c->lines > 0)
+			if (c->line_len == 0 && c->lines > 0) {
 				c->head_scanned = true;	/* the blank line */
+				c->line_from = c->fed + i + 1;
+			}
 			c->lines += c->line_len > 0;
 			c->line_len = 0;
 			c->colon_seen = false;
@@ -143,9 +227,18 @@ static bool head_is_clean(struct conn *c, const char *p, size_t n)
 	return true;
 }
 
-/* Read one request into c->req.  Returns 0 when there is one, a 4xx status
- * when the bytes are not a request we take, -1 when the client is gone. */
-static int read_request(struct conn *c, double deadline)
+/* The parser paused after the last chunk: scan the trailers like a head
+ * whose request line is behind it. */
+static void begin_trailers(struct conn *c)
+{
+	http_parser_pause(&c->parser, 0);
+	c->in_chunks = false;
+	c->head_scanned = c->colon_seen = false;
+	c->line_len = 0;
+	c->lines = 1;
+}
+
+static void begin_request(struct conn *c)
 {
 	http_parser_init(&c->parser, HTTP_REQUEST);
 	c->parser.data = c;
@@ -153,7 +246,17 @@ static int read_request(struct conn *c, double deadline)
 	c->target_len = c->head_bytes = c->body_bytes = 0;
 	c->started = c->complete = c->head_scanned = c->colon_seen = false;
 	c->line_len = c->lines = 0;
+	c->name_len = 0;
+	c->in_value = c->in_chunks = false;
+	c->hosts = c->codings = 0;
+	c->fed = c->line_from = 0;
+}
 
+/* Read one request into c->req.  Returns 0 when there is one, a 4xx status
+ * when the bytes are not a request we take, -1 when the client is gone. */
+static int read_request(struct conn *c, double deadline)
+{
+	begin_request(c);
 	while (!c->complete) {
 		if (c->len == 0) {
 			ssize_t n = io_read(c->fd, c->buf, sizeof c->buf, deadline);
@@ -166,14 +269,20 @@ static int read_request(struct conn *c, double deadline)
 		}
 		if (!head_is_clean(c, c->buf + c->off, c->len))
 			return 400;
+		c->exec_at = c->buf + c->off;
 		size_t used = http_parser_execute(&c->parser, &settings,
-						  c->buf + c->off, c->len);
+						  c->exec_at, c->len);
 		c->off += used;
 		c->len -= used;
+		c->fed += used;
 		enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
 		if (e != HPE_OK && e != HPE_PAUSED)
 			return c->error ? c->error
 			       : e == HPE_HEADER_OVERFLOW ? 431 : 400;
+		if (chunk_line_too_long(c, c->fed))
+			return 400;	/* one that has not ended yet, too */
+		if (e == HPE_PAUSED && !c->complete)
+			begin_trailers(c);
 	}
 	http_parser_pause(&c->parser, 0);
 	return 0;

@@ -18,6 +18,8 @@ enum {
 	HTTP_MAX_HEAD = 8192,		/* request line + headers, else 431 */
 	HTTP_MAX_TARGET = 2048,		/* request target, else 414 */
 	HTTP_MAX_BODY = 64 * 1024,	/* else 413 */
+	HTTP_MAX_CHUNK_LINE = 1024,	/* a chunk's size line, extensions and
+					 * all, else 400 */
 	HTTP_LINGER_BYTES = 1024 * 1024, /* drained at most, closing (see below) */
 	HTTP_LINGER_SECONDS = 2,	/* and for at most this (or the timeout) */
 };

@@ -110,6 +110,8 @@ enum {
 #define HOST "Host: 127.0.0.1\r\n"
 #define CLOSE "Connection: close\r\n"
 #define GET_GOOD(version) "GET {good} " version "\r\n" HOST CLOSE "\r\n"
+#define GET_CHUNKED "GET {good} HTTP/1.1\r\n" HOST CLOSE "Transfer-Encoding: chunked\r\n\r\n"
+#define BODY_CHUNKS "5\r\nhello\r\n"
 
 /* A TLS 1.2 ClientHello, as a browser sends to an https:// URL. */
 #define CLIENT_HELLO \
@@ -158,6 +160,36 @@ enum {
 	X(a_bad_chunk_size_gets_400, \
 	  "GET {good} HTTP/1.1\r\n" HOST CLOSE "Transfer-Encoding: chunked\r\n\r\n" \
 	  "zz\r\nhello\r\n0\r\n\r\n", 400, 0) \
+	X(chunked_given_twice_gets_400, \
+	  "GET {good} HTTP/1.1\r\n" HOST CLOSE "Transfer-Encoding: chunked\r\n" \
+	  "Transfer-Encoding: chunked\r\n\r\n" BODY_CHUNKS "0\r\n\r\n", 400, 0) \
+	X(http_1_1_without_host_gets_400, "GET {good} HTTP/1.1\r\n" CLOSE "\r\n", 400, 0) \
+	X(two_host_headers_get_400, \
+	  "GET {good} HTTP/1.1\r\n" HOST "Host: 127.0.0.2\r\n" CLOSE "\r\n", 400, 0) \
+	X(two_host_headers_in_http_1_0_get_400, \
+	  "GET {good} HTTP/1.0\r\n" HOST "Host: 127.0.0.2\r\n\r\n", 400, 0) \
+	X(a_byte_over_0x7f_in_the_target_gets_400, \
+	  "GET {good}\xc3\xa9 HTTP/1.1\r\n" HOST CLOSE "\r\n", 400, 0) \
+	X(a_fragment_in_the_target_gets_400, \
+	  "GET {good}#top HTTP/1.1\r\n" HOST CLOSE "\r\n", 400, 0) \
+	X(obsolete_line_folding_in_a_trailer_gets_400, \
+	  GET_CHUNKED BODY_CHUNKS "0\r\nX-Trailer: one\r\n two\r\n\r\n", 400, 0) \
+	X(whitespace_before_a_colon_in_a_trailer_gets_400, \
+	  GET_CHUNKED BODY_CHUNKS "0\r\nX-Trailer : one\r\n\r\n", 400, 0) \
+	X(a_control_byte_in_a_trailer_gets_400, \
+	  GET_CHUNKED BODY_CHUNKS "0\r\nX-Trailer: a\x01" "b\r\n\r\n", 400, 0) \
+	X(a_long_chunk_extension_gets_400, \
+	  GET_CHUNKED "5;ext={x:2000}\r\nhello\r\n0\r\n\r\n", 400, 0) \
+	X(a_long_extension_on_the_last_chunk_gets_400, \
+	  GET_CHUNKED BODY_CHUNKS "0;ext={x:2000}\r\n\r\n", 400, 0) \
+	X(an_endless_chunk_extension_gets_400_at_once, GET_CHUNKED "5;ext={x:60000}", 400, 0) \
+	X(http_1_0_without_host_gets_200, "GET {good} HTTP/1.0\r\n\r\n", 200, 0) \
+	X(an_empty_host_gets_200, "GET {good} HTTP/1.1\r\nHost:\r\n" CLOSE "\r\n", 200, 0) \
+	X(a_byte_over_0x7f_in_a_header_value_gets_200, \
+	  "GET {good} HTTP/1.1\r\n" HOST CLOSE "X-Name: Jos\xc3\xa9\r\n\r\n", 200, 0) \
+	X(a_chunked_body_with_a_short_extension_and_a_trailer_gets_200, \
+	  GET_CHUNKED "5;name=value\r\nhello\r\n6\r\n world\r\n" \
+	  "0;last\r\nX-Trailer: one\r\n\r\n", 200, 0) \
 	X(an_absolute_form_target_gets_400, \
 	  "GET http://127.0.0.1{good} HTTP/1.1\r\n" HOST CLOSE "\r\n", 400, 0) \
 	X(an_asterisk_target_gets_400, "OPTIONS * HTTP/1.1\r\n" HOST CLOSE "\r\n", 400, 0) \

@@ -64,7 +64,7 @@ END_TEST
 
 START_TEST(a_header_without_a_colon_gets_400)
 {
-	starts_with(serve("GET / HTTP/1.1\r\nHost x\r\n\r\n", false, true),
+	starts_with(serve("GET / HTTP/1.1\r\nHost: x\r\nX-Nocolon x\r\n\r\n", false, true),
 		    "HTTP/1.1 400 ");
 }
 END_TEST
@@ -85,7 +85,7 @@ END_TEST
 START_TEST(a_huge_header_gets_431)
 {
 	static char req[20000];
-	snprintf(req, sizeof req, "GET / HTTP/1.1\r\nX-Big: %0*d\r\n\r\n", 10000, 0);
+	snprintf(req, sizeof req, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: %0*d\r\n\r\n", 10000, 0);
 	starts_with(serve(req, false, true), "HTTP/1.1 431 ");
 	ck_assert_int_eq(calls, 0);
 }
@@ -93,7 +93,7 @@ END_TEST
 
 START_TEST(head_gets_the_headers_without_the_body)
 {
-	const char *r = serve("HEAD /x HTTP/1.1\r\n\r\n", false, true);
+	const char *r = serve("HEAD /x HTTP/1.1\r\nHost: x\r\n\r\n", false, true);
 	starts_with(r, "HTTP/1.1 200 OK\r\n");
 	ck_assert_ptr_nonnull(strstr(r, "Content-Length: 10\r\n"));
 	ck_assert_str_eq(strstr(r, "\r\n\r\n"), "\r\n\r\n");
@@ -102,7 +102,7 @@ END_TEST
 
 START_TEST(pipelined_requests_are_answered_in_order)
 {
-	const char *r = serve("GET /one HTTP/1.1\r\n\r\nGET /two HTTP/1.1\r\n\r\n",
+	const char *r = serve("GET /one HTTP/1.1\r\nHost: x\r\n\r\nGET /two HTTP/1.1\r\nHost: x\r\n\r\n",
 			      true, true);
 	const char *one = strstr(r, "GET /one");
 	const char *two = strstr(r, "GET /two");
@@ -113,7 +113,7 @@ END_TEST
 
 START_TEST(the_sync_worker_closes_after_one_answer)
 {
-	const char *r = serve("GET /one HTTP/1.1\r\n\r\nGET /two HTTP/1.1\r\n\r\n",
+	const char *r = serve("GET /one HTTP/1.1\r\nHost: x\r\n\r\nGET /two HTTP/1.1\r\nHost: x\r\n\r\n",
 			      false, true);
 	ck_assert_ptr_nonnull(strstr(r, "GET /one"));
 	ck_assert_ptr_null(strstr(r, "GET /two"));
@@ -122,8 +122,69 @@ END_TEST
 
 START_TEST(an_unfinished_request_gets_408_after_the_timeout)
 {
-	starts_with(serve("GET /slow HTTP/1.1\r\nHost:", false, false),
+	starts_with(serve("GET /slow HTTP/1.1\r\nHost: x\r\nX-More:", false, false),
 		    "HTTP/1.1 408 ");
+	ck_assert_int_eq(calls, 0);
+}
+END_TEST
+
+/* The server reads 4096 bytes at a time.  prefix, an X-Pad header, then
+ * suffix, padded so that suffix[split] is the first byte of the second read:
+ * what the strictness layer tracks must survive the seam. */
+static const char *across_reads(const char *prefix, const char *suffix, size_t split)
+{
+	static char req[16384];
+	int pad = 4096 - (int)split - (int)strlen(prefix) - (int)strlen("X-Pad: \r\n");
+	ck_assert_int_gt(pad, 0);
+	snprintf(req, sizeof req, "%sX-Pad: %0*d\r\n%s", prefix, pad, 0, suffix);
+	ck_assert_int_eq(req[4096], suffix[split]);
+	return req;
+}
+
+START_TEST(a_host_header_split_between_reads_counts_once)
+{
+	const char *r = serve(across_reads("GET /h HTTP/1.1\r\n", "Host: x\r\n\r\n", 2),
+			      false, true);
+	starts_with(r, "HTTP/1.1 200 OK\r\n");
+	r = serve(across_reads("GET /h HTTP/1.1\r\nHost: x\r\n", "Host: y\r\n\r\n", 2),
+		  false, true);
+	starts_with(r, "HTTP/1.1 400 ");
+	ck_assert_int_eq(calls, 0);
+}
+END_TEST
+
+#define CHUNKED_HEAD "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+
+START_TEST(trailers_are_scanned_across_reads)
+{
+	static const char folded[] = "\r\n5\r\nhello\r\n0\r\nX-T: one\r\n two\r\n\r\n";
+	static const char plain[] = "\r\n5\r\nhello\r\n0\r\nX-T: one\r\nX-U: two\r\n\r\n";
+	size_t split = strlen(folded) - strlen(" two\r\n\r\n");
+	starts_with(serve(across_reads(CHUNKED_HEAD, folded, split), false, true),
+		    "HTTP/1.1 400 ");
+	ck_assert_int_eq(calls, 0);
+	split = strlen(plain) - strlen("X-U: two\r\n\r\n");
+	starts_with(serve(across_reads(CHUNKED_HEAD, plain, split), false, true),
+		    "HTTP/1.1 200 OK\r\n");
+}
+END_TEST
+
+/* A size line of HTTP_MAX_CHUNK_LINE bytes at most, extensions and all,
+ * wherever the reads split it. */
+START_TEST(a_chunk_line_is_bounded_across_reads)
+{
+	static char body[4096];
+	const char *r;
+	snprintf(body, sizeof body, "\r\n5;e=%0*d\r\nhello\r\n0\r\n\r\n", 1000, 0);
+	r = serve(across_reads(CHUNKED_HEAD, body, 500), false, true);
+	starts_with(r, "HTTP/1.1 200 OK\r\n");
+	ck_assert_ptr_nonnull(strstr(r, "POST /c ?"));
+	snprintf(body, sizeof body, "\r\n5;e=%0*d\r\nhello\r\n0\r\n\r\n", 1100, 0);
+	starts_with(serve(across_reads(CHUNKED_HEAD, body, 500), false, true),
+		    "HTTP/1.1 400 ");
+	snprintf(body, sizeof body, "\r\n5\r\nhello\r\n0;e=%0*d\r\n\r\n", 1100, 0);
+	starts_with(serve(across_reads(CHUNKED_HEAD, body, 500), false, true),
+		    "HTTP/1.1 400 ");
 	ck_assert_int_eq(calls, 0);
 }
 END_TEST
@@ -182,6 +243,9 @@ int main(void)
 	tcase_add_test(tc, pipelined_requests_are_answered_in_order);
 	tcase_add_test(tc, the_sync_worker_closes_after_one_answer);
 	tcase_add_test(tc, an_unfinished_request_gets_408_after_the_timeout);
+	tcase_add_test(tc, a_host_header_split_between_reads_counts_once);
+	tcase_add_test(tc, trailers_are_scanned_across_reads);
+	tcase_add_test(tc, a_chunk_line_is_bounded_across_reads);
 	tcase_add_test(tc, a_takeover_writes_instead_of_the_response);
 	tcase_add_test(tc, a_client_that_sends_nothing_is_closed_quietly);
 	suite_add_tcase(s, tc);
