@@ -122,7 +122,60 @@ static bool target_is_clean(const char *t, size_t len)
 	return true;
 }
 
-/* The checks the parser leaves to us, then split the target. */
+/* RFC 9112 3.2.2: a server must accept a target in absolute form ("GET
+ * http://host:port/path?query"), the form clients use with proxies.  We
+ * serve its path and query as if they had come in origin form ("/" when
+ * there is no path); the authority says nothing we act on.  Only http and
+ * https, and no userinfo ("user@host", which RFC 9110 4.2.4 deprecates). */
+static bool absolute_to_origin(struct conn *c)
+{
+	struct http_parser_url u;
+	char *t = c->req.path;
+	char rest[HTTP_MAX_TARGET];
+	http_parser_url_init(&u);
+	if (http_parser_parse_url(t, c->target_len, 0, &u) != 0 ||
+	    !(u.field_set & (1 << UF_SCHEMA)) || !(u.field_set & (1 << UF_HOST)) ||
+	    (u.field_set & (1 << UF_USERINFO)))
+		return false;
+	size_t scheme = u.field_data[UF_SCHEMA].len;	/* it begins the target */
+	if (!(scheme == 4 && strncasecmp(t, "http", 4) == 0) &&
+	    !(scheme == 5 && strncasecmp(t, "https", 5) == 0))
+		return false;
+	bool has_path = u.field_set & (1 << UF_PATH);
+	size_t from = has_path ? u.field_data[UF_PATH].off
+		    : u.field_set & (1 << UF_QUERY) ? u.field_data[UF_QUERY].off - 1u
+		    : c->target_len;
+	int n = snprintf(rest, sizeof rest, "%s%s", has_path ? "" : "/", t + from);
+	if (n < 0 || (size_t)n >= sizeof rest)
+		return false;
+	memcpy(t, rest, (size_t)n + 1);
+	c->target_len = (size_t)n;
+	return true;
+}
+
+/* The target as handlers see it: a path from '/' and a query after '?', or
+ * "*" for OPTIONS (the asterisk form, about the server as a whole).
+ * Returns 0, or the 4xx the target gets. */
+static int take_target(struct conn *c, const http_parser *p)
+{
+	char *t = c->req.path;
+	t[c->target_len] = '\0';
+	if (!target_is_clean(t, c->target_len))
+		return 400;
+	if (strcmp(t, "*") == 0) {
+		c->req.query = "";
+		return p->method == HTTP_OPTIONS ? 0 : 400;
+	}
+	if (t[0] != '/' && !absolute_to_origin(c))
+		return 400;	/* nor authority form: we are not a proxy */
+	char *q = strchr(t, '?');
+	if (q)
+		*q++ = '\0';
+	c->req.query = q ? q : "";
+	return 0;
+}
+
+/* The checks the parser leaves to us, then the target. */
 static int on_headers_complete(http_parser *p)
 {
 	struct conn *c = p->data;
@@ -130,13 +183,9 @@ static int on_headers_complete(http_parser *p)
 		return fail(c, 400);	/* only HTTP/1.0 and HTTP/1.1 */
 	if (p->http_minor == 1 && c->hosts == 0)
 		return fail(c, 400);	/* RFC 9112 3.2: HTTP/1.1 names its host */
-	if (c->req.path[0] != '/' || !target_is_clean(c->req.path, c->target_len))
-		return fail(c, 400);	/* origin-form targets only */
-	c->req.path[c->target_len] = '\0';
-	char *q = strchr(c->req.path, '?');
-	if (q)
-		*q++ = '\0';
-	c->req.query = q ? q : "";
+	int bad = take_target(c, p);
+	if (bad)
+		return fail(c, bad);
 	if (p->content_length != ULLONG_MAX && p->content_length > HTTP_MAX_BODY)
 		return fail(c, 413);	/* say so now, not after reading it */
 	c->req.method = http_method_str(p->method);
@@ -299,7 +348,8 @@ static int send_response(int fd, const struct http_response *res, bool head,
 	if (!f)
 		return -1;
 	fprintf(f, "HTTP/1.1 %d %s\r\n", res->status, http_reason(res->status));
-	fprintf(f, "Content-Type: %s\r\n", res->content_type);
+	if (res->content_type)
+		fprintf(f, "Content-Type: %s\r\n", res->content_type);
 	fprintf(f, "Content-Length: %zu\r\n", res->len);
 	if (res->allow)
 		fprintf(f, "Allow: %s\r\n", res->allow);
@@ -310,6 +360,15 @@ static int send_response(int fd, const struct http_response *res, bool head,
 	int rc = io_write_all(fd, out, outlen, deadline);
 	free(out);
 	return rc;
+}
+
+/* OPTIONS * asks what the server can do, not a resource (RFC 9110
+ * 9.3.7): 200, the methods it takes in Allow, and no content. */
+static void answer_server_options(struct http_response *res)
+{
+	res->status = 200;
+	res->content_type = NULL;
+	res->allow = HTTP_SERVER_ALLOW;
 }
 
 /* Has the client sent more than we have parsed?  Bytes we read and did
@@ -361,6 +420,8 @@ void http_serve_connection(int fd, http_handler *handler, bool keep_alive,
 		};
 		if (bad)
 			http_error(&res, bad);
+		else if (strcmp(c->req.path, "*") == 0)
+			answer_server_options(&res);
 		else
 			handler(&c->req, &res);
 		if (res.takeover) {

@@ -4,8 +4,11 @@
  * http_serve_connection() reads requests with Debian's http-parser, plus
  * the few checks the parser leaves to its user, hands each good request to
  * a handler, and writes the handler's response.  Bad input gets its 4xx
- * answer and the connection is closed; it never ends the process.  The same
- * code serves both workers: all its IO goes through io_*, so it blocks the
+ * answer and the connection is closed; it never ends the process.  A
+ * target in absolute form ("http://host/path?q") reaches the handler as
+ * its path and query; OPTIONS * is answered here (200, Allow:
+ * HTTP_SERVER_ALLOW, no content) and never reaches it.  The same code
+ * serves both workers: all its IO goes through io_*, so it blocks the
  * process or only its fiber depending on io_patch().
  */
 #ifndef HTTP_H
@@ -24,16 +27,19 @@ enum {
 	HTTP_LINGER_SECONDS = 2,	/* and for at most this (or the timeout) */
 };
 
+/* The methods the kit's servers take, for OPTIONS *. */
+#define HTTP_SERVER_ALLOW "GET, HEAD, OPTIONS"
+
 struct http_request {
 	const char *method;		/* "GET", "HEAD", ... */
-	char path[HTTP_MAX_TARGET];	/* the target up to '?' */
+	char path[HTTP_MAX_TARGET];	/* the target's path, up to '?' */
 	const char *query;		/* after '?', or "" */
 	bool head;			/* HEAD: the answer has no body */
 };
 
 struct http_response {
 	int status;
-	const char *content_type;
+	const char *content_type;	/* NULL: no Content-Type header */
 	const char *allow;		/* Allow header, for 405 */
 	char *body;			/* grown by http_printf */
 	size_t len, cap;

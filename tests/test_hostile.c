@@ -101,6 +101,7 @@ enum {
 	LABS_ONLY = 1,		/* the simulator has no /hello to refuse */
 	NO_BODY = 2,		/* HEAD: headers, Content-Length, no body */
 	ALLOWS_GET_HEAD = 4,	/* 405 with "Allow: GET, HEAD" */
+	ALLOWS_OPTIONS = 8,	/* "Allow: GET, HEAD, OPTIONS": the server's own */
 };
 
 /* How long a table answer may take: bad bytes are refused at once, and
@@ -190,9 +191,29 @@ enum {
 	X(a_chunked_body_with_a_short_extension_and_a_trailer_gets_200, \
 	  GET_CHUNKED "5;name=value\r\nhello\r\n6\r\n world\r\n" \
 	  "0;last\r\nX-Trailer: one\r\n\r\n", 200, 0) \
-	X(an_absolute_form_target_gets_400, \
-	  "GET http://127.0.0.1{good} HTTP/1.1\r\n" HOST CLOSE "\r\n", 400, 0) \
-	X(an_asterisk_target_gets_400, "OPTIONS * HTTP/1.1\r\n" HOST CLOSE "\r\n", 400, 0) \
+	X(an_absolute_form_target_is_served_as_its_path, \
+	  "GET http://127.0.0.1{good} HTTP/1.1\r\n" HOST CLOSE "\r\n", 200, 0) \
+	X(an_absolute_form_target_with_a_port_and_a_query_is_served, \
+	  "GET http://127.0.0.1:12345{good}?x=1 HTTP/1.1\r\n" HOST CLOSE "\r\n", 200, 0) \
+	X(an_absolute_form_target_with_an_uppercase_scheme_is_served, \
+	  "GET HTTP://127.0.0.1{good} HTTP/1.1\r\n" HOST CLOSE "\r\n", 200, 0) \
+	X(head_with_an_absolute_form_target_gets_200_without_a_body, \
+	  "HEAD http://127.0.0.1{good} HTTP/1.1\r\n" HOST CLOSE "\r\n", 200, NO_BODY) \
+	X(an_absolute_form_target_to_an_unknown_path_gets_404, \
+	  "GET http://127.0.0.1/no/such/path HTTP/1.1\r\n" HOST CLOSE "\r\n", 404, 0) \
+	X(an_absolute_form_target_of_another_scheme_gets_400, \
+	  "GET ftp://127.0.0.1{good} HTTP/1.1\r\n" HOST CLOSE "\r\n", 400, 0) \
+	X(an_absolute_form_target_with_userinfo_gets_400, \
+	  "GET http://user@127.0.0.1{good} HTTP/1.1\r\n" HOST CLOSE "\r\n", 400, 0) \
+	X(an_absolute_form_target_without_a_host_gets_400, \
+	  "GET http://{good} HTTP/1.1\r\n" HOST CLOSE "\r\n", 400, 0) \
+	X(an_absolute_form_target_in_http_1_1_without_host_gets_400, \
+	  "GET http://127.0.0.1{good} HTTP/1.1\r\n" CLOSE "\r\n", 400, 0) \
+	X(options_asterisk_gets_200_with_allow_and_no_body, \
+	  "OPTIONS * HTTP/1.1\r\n" HOST CLOSE "\r\n", 200, NO_BODY | ALLOWS_OPTIONS) \
+	X(get_asterisk_gets_400, "GET * HTTP/1.1\r\n" HOST CLOSE "\r\n", 400, 0) \
+	X(options_on_a_path_is_the_handlers_to_answer, \
+	  "OPTIONS /hello HTTP/1.1\r\n" HOST CLOSE "\r\n", 405, LABS_ONLY | ALLOWS_GET_HEAD) \
 	X(an_empty_request_line_gets_400, "\r\n" HOST CLOSE "\r\n", 400, 0) \
 	X(a_request_line_of_spaces_gets_400, "   \r\n" HOST CLOSE "\r\n", 400, 0) \
 	X(one_huge_header_gets_431, \
@@ -282,11 +303,13 @@ static void run_row(int row, int i)
 		      "it stayed open", h->name, t->name, h->status);
 	ck_assert_msg(r.seconds < PROMPT, "%s on %s: expected the %d at once (< %.1fs); "
 		      "it took %.2fs", h->name, t->name, h->status, PROMPT, r.seconds);
-	if (h->flags & ALLOWS_GET_HEAD) {
+	if (h->flags & (ALLOWS_GET_HEAD | ALLOWS_OPTIONS)) {
+		const char *want = h->flags & ALLOWS_OPTIONS ? "GET, HEAD, OPTIONS"
+							     : "GET, HEAD";
 		bool has = tl_header(&r, "Allow", value, sizeof value);
-		ck_assert_msg(has && strcmp(value, "GET, HEAD") == 0,
-			      "%s on %s: expected \"Allow: GET, HEAD\"; got %s", h->name,
-			      t->name, has ? value : "no Allow header");
+		ck_assert_msg(has && strcmp(value, want) == 0,
+			      "%s on %s: expected \"Allow: %s\"; got %s", h->name,
+			      t->name, want, has ? value : "no Allow header");
 	}
 	if (h->flags & NO_BODY) {
 		ck_assert_msg(tl_header(&r, "Content-Length", value, sizeof value),

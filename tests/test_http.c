@@ -76,9 +76,87 @@ START_TEST(an_unknown_http_version_gets_400)
 }
 END_TEST
 
-START_TEST(an_absolute_target_gets_400)
+/* RFC 9112 3.2.2: absolute form is served as its path and query. */
+START_TEST(an_absolute_target_is_served_as_its_path)
 {
-	starts_with(serve("GET http://x/ HTTP/1.1\r\n\r\n", false, true), "HTTP/1.1 400 ");
+	static const char *const good[][2] = {
+		{ "http://127.0.0.1:12345/hello?trace=1", "GET /hello ?trace=1\n" },
+		{ "http://x/a/b", "GET /a/b ?\n" },
+		{ "HTTPS://x/s", "GET /s ?\n" },
+		{ "http://[::1]:8080/v6", "GET /v6 ?\n" },
+		{ "http://x", "GET / ?\n" },
+		{ "http://x?q=1", "GET / ?q=1\n" },
+	};
+	char req[256];
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", good[i][0]);
+		const char *r = serve(req, false, true);
+		starts_with(r, "HTTP/1.1 200 OK\r\n");
+		const char *body = strstr(r, "\r\n\r\n");
+		ck_assert_msg(body && strcmp(body + 4, good[i][1]) == 0,
+			      "GET %s: the handler saw %s", good[i][0], body ? body + 4 : r);
+	}
+}
+END_TEST
+
+START_TEST(a_bad_absolute_target_gets_400)
+{
+	static const char *const bad[] = {
+		"ftp://x/a", "http://user@x/a", "http:///a", "http:/a", "http://x:99999/a",
+		"x/a", "http://x/a#frag", "127.0.0.1:80",
+	};
+	char req[256];
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", bad[i]);
+		const char *r = serve(req, false, true);
+		ck_assert_msg(strncmp(r, "HTTP/1.1 400 ", 13) == 0, "GET %s: got %.40s",
+			      bad[i], r);
+		ck_assert_int_eq(calls, 0);
+	}
+}
+END_TEST
+
+/* OPTIONS * is about the server: answered here, 200, no content. */
+START_TEST(options_asterisk_is_answered_without_the_handler)
+{
+	const char *r = serve("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"
+			      "GET /after HTTP/1.1\r\nHost: x\r\n\r\n", true, true);
+	starts_with(r, "HTTP/1.1 200 OK\r\n");
+	const char *end = strstr(r, "\r\n\r\n");
+	ck_assert_ptr_nonnull(end);
+	ck_assert_msg(strncmp(end, "\r\n\r\nHTTP/1.1 200 OK\r\n", 21) == 0,
+		      "expected no body, then the next answer; got %s", end);
+	ck_assert_ptr_nonnull(strstr(r, "Allow: GET, HEAD, OPTIONS\r\n"));
+	ck_assert_ptr_nonnull(strstr(r, "Content-Length: 0\r\n"));
+	ck_assert_ptr_nonnull(strstr(r, "Connection: keep-alive\r\n"));
+	ck_assert_msg(strstr(r, "Content-Type") == strstr(end, "Content-Type"),
+		      "a Content-Type on an answer without content: %s", r);
+	ck_assert_ptr_nonnull(strstr(r, "GET /after ?"));
+	ck_assert_int_eq(calls, 1);	/* only GET /after */
+}
+END_TEST
+
+START_TEST(an_asterisk_is_only_for_options)
+{
+	starts_with(serve("GET * HTTP/1.1\r\nHost: x\r\n\r\n", false, true), "HTTP/1.1 400 ");
+	starts_with(serve("HEAD * HTTP/1.1\r\nHost: x\r\n\r\n", false, true), "HTTP/1.1 400 ");
+	starts_with(serve("OPTIONS *x HTTP/1.1\r\nHost: x\r\n\r\n", false, true), "HTTP/1.1 400 ");
+	ck_assert_int_eq(calls, 0);
+	const char *r = serve("OPTIONS /x HTTP/1.1\r\nHost: x\r\n\r\n", false, true);
+	ck_assert_ptr_nonnull(strstr(r, "\r\n\r\nOPTIONS /x ?"));	/* a path: the handler's */
+}
+END_TEST
+
+/* HTTP/1.1 names its host (RFC 9112 3.2); HTTP/1.0 need not. */
+START_TEST(http_1_1_needs_exactly_one_host)
+{
+	starts_with(serve("GET /a HTTP/1.1\r\n\r\n", false, true), "HTTP/1.1 400 ");
+	starts_with(serve("GET /a HTTP/1.1\r\nHost: x\r\nhost: y\r\n\r\n", false, true),
+		    "HTTP/1.1 400 ");
+	starts_with(serve("GET http://x/a HTTP/1.1\r\n\r\n", false, true), "HTTP/1.1 400 ");
+	ck_assert_int_eq(calls, 0);
+	starts_with(serve("GET /a HTTP/1.0\r\n\r\n", false, true), "HTTP/1.1 200 OK\r\n");
+	starts_with(serve("GET /a HTTP/1.1\r\nHost:\r\n\r\n", false, true), "HTTP/1.1 200 OK\r\n");
 }
 END_TEST
 
@@ -237,7 +315,11 @@ int main(void)
 	tcase_add_test(tc, garbage_gets_400_and_never_reaches_the_handler);
 	tcase_add_test(tc, a_header_without_a_colon_gets_400);
 	tcase_add_test(tc, an_unknown_http_version_gets_400);
-	tcase_add_test(tc, an_absolute_target_gets_400);
+	tcase_add_test(tc, an_absolute_target_is_served_as_its_path);
+	tcase_add_test(tc, a_bad_absolute_target_gets_400);
+	tcase_add_test(tc, options_asterisk_is_answered_without_the_handler);
+	tcase_add_test(tc, an_asterisk_is_only_for_options);
+	tcase_add_test(tc, http_1_1_needs_exactly_one_host);
 	tcase_add_test(tc, a_huge_header_gets_431);
 	tcase_add_test(tc, head_gets_the_headers_without_the_body);
 	tcase_add_test(tc, pipelined_requests_are_answered_in_order);
