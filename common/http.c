@@ -2,9 +2,12 @@
  * http.c: read a request with http-parser, answer it, repeat.
  *
  * The parser is streaming: it calls us back with pieces of the request as
- * bytes arrive.  The callbacks only record what they see and enforce the
- * size limits; on_message_complete pauses the parser so that a connection
- * is answered one request at a time even when requests are pipelined.
+ * bytes arrive.  The callbacks record what they see and enforce the size
+ * limits and the few rules the parser leaves to its user;
+ * on_message_complete pauses the parser so that a connection is answered
+ * one request at a time even when requests are pipelined.  What can only
+ * be seen in the raw bytes (where a header line begins) head_is_clean
+ * checks before the parser runs over them.
  */
 #include <errno.h>
 #include <http_parser.h>
@@ -196,7 +199,8 @@ static int on_headers_complete(http_parser *p)
 }
 
 /* Is the chunk size line being read, the CRLF before it and any extensions
- * included, over the limit?  http-parser reads extensions without bound. */
+ * included, over the limit?  http-parser skips extensions unchecked, up to
+ * its 80 KiB header limit a line, and again for every chunk. */
 static bool chunk_line_too_long(const struct conn *c, size_t upto)
 {
 	return c->in_chunks && upto - c->line_from > HTTP_MAX_CHUNK_LINE;
@@ -371,6 +375,19 @@ static void answer_server_options(struct http_response *res)
 	res->allow = HTTP_SERVER_ALLOW;
 }
 
+/* The answer to one request: bad's 4xx, the server's own to OPTIONS *, or
+ * the handler's. */
+static void respond(const struct conn *c, http_handler *handler, int bad,
+		    struct http_response *res)
+{
+	if (bad)
+		http_error(res, bad);
+	else if (strcmp(c->req.path, "*") == 0)
+		answer_server_options(res);
+	else
+		handler(&c->req, res);
+}
+
 /* Has the client sent more than we have parsed?  Bytes we read and did
  * not parse, or bytes waiting in the kernel (a peek never waits). */
 static bool input_unread(const struct conn *c)
@@ -418,12 +435,7 @@ void http_serve_connection(int fd, http_handler *handler, bool keep_alive,
 			.status = 200,
 			.content_type = "text/plain; charset=utf-8",
 		};
-		if (bad)
-			http_error(&res, bad);
-		else if (strcmp(c->req.path, "*") == 0)
-			answer_server_options(&res);
-		else
-			handler(&c->req, &res);
+		respond(c, handler, bad, &res);
 		if (res.takeover) {
 			res.takeover(fd, now() + timeout);
 			free(res.body);
