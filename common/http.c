@@ -2,9 +2,12 @@
  * http.c: read a request with http-parser, answer it, repeat.
  *
  * The parser is streaming: it calls us back with pieces of the request as
- * bytes arrive.  The callbacks only record what they see and enforce the
- * size limits; on_message_complete pauses the parser so that a connection
- * is answered one request at a time even when requests are pipelined.
+ * bytes arrive.  The callbacks record what they see and enforce the size
+ * limits and the few rules the parser leaves to its user;
+ * on_message_complete pauses the parser so that a connection is answered
+ * one request at a time even when requests are pipelined.  What can only
+ * be seen in the raw bytes (where a header line begins) head_is_clean
+ * checks before the parser runs over them.
  */
 #include <errno.h>
 #include <http_parser.h>
@@ -13,6 +16,7 @@
 #include <stdlib.h>
 #include <limits.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -29,9 +33,20 @@ struct conn {
 	size_t target_len, head_bytes, body_bytes;
 	bool started, complete, keep_alive;
 	int error;		/* the 4xx a callback chose, or 0 */
-	/* scan_head's place in the raw head */
+	/* head_is_clean's place in the raw head (or trailers), kept across reads */
 	size_t line_len, lines;
 	bool colon_seen, head_scanned;
+	/* the header field being read, to count Host and Transfer-Encoding */
+	char name[20];
+	size_t name_len;
+	bool in_value;
+	int hosts, codings;
+	/* Offsets in the request's bytes, for bounding a chunk's size line:
+	 * fed bytes went to the parser before the current call, which began at
+	 * exec_at; the size line being read began at line_from. */
+	size_t fed, line_from;
+	const char *exec_at;
+	bool in_chunks;		/* between the head and the last chunk */
 };
 
 static int fail(struct conn *c, int status)
@@ -57,41 +72,158 @@ static int on_url(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
-static int on_header_part(http_parser *p, const char *at, size_t len)
+static int count_head_bytes(struct conn *c, size_t len)
 {
-	struct conn *c = p->data;
-	(void)at;
 	c->head_bytes += len;
 	return c->head_bytes > HTTP_MAX_HEAD ? fail(c, 431) : 0;
 }
 
-/* The checks the parser leaves to us, then split the target. */
+/* A field's name may come in several pieces (it can straddle two reads);
+ * only the first few bytes matter, for the names we count. */
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+	struct conn *c = p->data;
+	if (c->in_value) {	/* the previous field is over: a new name */
+		c->in_value = false;
+		c->name_len = 0;
+	}
+	for (size_t i = 0; i < len && c->name_len < sizeof c->name; i++)
+		c->name[c->name_len++] = at[i];
+	return count_head_bytes(c, len);
+}
+
+static bool name_is(const struct conn *c, const char *name)
+{
+	return c->name_len == strlen(name) &&
+	       strncasecmp(c->name, name, c->name_len) == 0;
+}
+
+/* The first piece of a value ends its field's name.  Two Host lines, or two
+ * Transfer-Encoding lines, let two parsers disagree on where a request goes
+ * or where it ends (RFC 9112 3.2 and 6.1): 400, in the head as in trailers. */
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+	struct conn *c = p->data;
+	if (!c->in_value) {
+		c->in_value = true;
+		if (name_is(c, "host") && ++c->hosts > 1)
+			return fail(c, 400);
+		if (name_is(c, "transfer-encoding") && ++c->codings > 1)
+			return fail(c, 400);
+	}
+	(void)at;
+	return count_head_bytes(c, len);
+}
+
+/* A target is ASCII and has no fragment: a client never sends '#' (RFC
+ * 9110 4.2.5), and bytes over 0x7f must be percent-encoded. */
+static bool target_is_clean(const char *t, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)t[i] >= 0x80 || t[i] == '#')
+			return false;
+	return true;
+}
+
+/* RFC 9112 3.2.2: a server must accept a target in absolute form ("GET
+ * http://host:port/path?query"), the form clients use with proxies.  We
+ * serve its path and query as if they had come in origin form ("/" when
+ * there is no path); the authority says nothing we act on.  Only http and
+ * https, and no userinfo ("user@host", which RFC 9110 4.2.4 deprecates). */
+static bool absolute_to_origin(struct conn *c)
+{
+	struct http_parser_url u;
+	char *t = c->req.path;
+	char rest[HTTP_MAX_TARGET];
+	http_parser_url_init(&u);
+	if (http_parser_parse_url(t, c->target_len, 0, &u) != 0 ||
+	    !(u.field_set & (1 << UF_SCHEMA)) || !(u.field_set & (1 << UF_HOST)) ||
+	    (u.field_set & (1 << UF_USERINFO)))
+		return false;
+	size_t scheme = u.field_data[UF_SCHEMA].len;	/* it begins the target */
+	if (!(scheme == 4 && strncasecmp(t, "http", 4) == 0) &&
+	    !(scheme == 5 && strncasecmp(t, "https", 5) == 0))
+		return false;
+	bool has_path = u.field_set & (1 << UF_PATH);
+	size_t from = has_path ? u.field_data[UF_PATH].off
+		    : u.field_set & (1 << UF_QUERY) ? u.field_data[UF_QUERY].off - 1u
+		    : c->target_len;
+	int n = snprintf(rest, sizeof rest, "%s%s", has_path ? "" : "/", t + from);
+	if (n < 0 || (size_t)n >= sizeof rest)
+		return false;
+	memcpy(t, rest, (size_t)n + 1);
+	c->target_len = (size_t)n;
+	return true;
+}
+
+/* The target as handlers see it: a path from '/' and a query after '?', or
+ * "*" for OPTIONS (the asterisk form, about the server as a whole).
+ * Returns 0, or the 4xx the target gets. */
+static int take_target(struct conn *c, const http_parser *p)
+{
+	char *t = c->req.path;
+	t[c->target_len] = '\0';
+	if (!target_is_clean(t, c->target_len))
+		return 400;
+	if (strcmp(t, "*") == 0) {
+		c->req.query = "";
+		return p->method == HTTP_OPTIONS ? 0 : 400;
+	}
+	if (t[0] != '/' && !absolute_to_origin(c))
+		return 400;	/* nor authority form: we are not a proxy */
+	char *q = strchr(t, '?');
+	if (q)
+		*q++ = '\0';
+	c->req.query = q ? q : "";
+	return 0;
+}
+
+/* The checks the parser leaves to us, then the target. */
 static int on_headers_complete(http_parser *p)
 {
 	struct conn *c = p->data;
 	if (p->http_major != 1 || p->http_minor > 1)
 		return fail(c, 400);	/* only HTTP/1.0 and HTTP/1.1 */
-	if (c->req.path[0] != '/')
-		return fail(c, 400);	/* origin-form targets only */
-	c->req.path[c->target_len] = '\0';
-	char *q = strchr(c->req.path, '?');
-	if (q)
-		*q++ = '\0';
-	c->req.query = q ? q : "";
+	if (p->http_minor == 1 && c->hosts == 0)
+		return fail(c, 400);	/* RFC 9112 3.2: HTTP/1.1 names its host */
+	int bad = take_target(c, p);
+	if (bad)
+		return fail(c, bad);
 	if (p->content_length != ULLONG_MAX && p->content_length > HTTP_MAX_BODY)
 		return fail(c, 413);	/* say so now, not after reading it */
 	c->req.method = http_method_str(p->method);
 	c->req.head = p->method == HTTP_HEAD;
 	c->keep_alive = http_should_keep_alive(p);
+	c->in_chunks = p->flags & F_CHUNKED;
 	return 0;
+}
+
+/* Is the chunk size line being read, the CRLF before it and any extensions
+ * included, over the limit?  http-parser skips extensions unchecked, up to
+ * its 80 KiB header limit a line, and again for every chunk. */
+static bool chunk_line_too_long(const struct conn *c, size_t upto)
+{
+	return c->in_chunks && upto - c->line_from > HTTP_MAX_CHUNK_LINE;
 }
 
 static int on_body(http_parser *p, const char *at, size_t len)
 {
 	struct conn *c = p->data;
-	(void)at;
+	size_t from = c->fed + (size_t)(at - c->exec_at);
+	if (chunk_line_too_long(c, from))
+		return fail(c, 400);
+	c->line_from = from + len;	/* the next size line begins here */
 	c->body_bytes += len;	/* the kit's routes take no body: drop it */
 	return c->body_bytes > HTTP_MAX_BODY ? fail(c, 413) : 0;
+}
+
+/* After the last chunk come trailers: pause, so that read_request can
+ * scan them as it scans the head. */
+static int on_chunk_header(http_parser *p)
+{
+	if (p->content_length == 0)
+		http_parser_pause(p, 1);
+	return 0;
 }
 
 static int on_complete(http_parser *p)
@@ -104,10 +236,11 @@ static int on_complete(http_parser *p)
 static const http_parser_settings settings = {
 	.on_message_begin = on_begin,
 	.on_url = on_url,
-	.on_header_field = on_header_part,
-	.on_header_value = on_header_part,
+	.on_header_field = on_header_field,
+	.on_header_value = on_header_value,
 	.on_headers_complete = on_headers_complete,
 	.on_body = on_body,
+	.on_chunk_header = on_chunk_header,
 	.on_message_complete = on_complete,
 };
 
@@ -117,15 +250,19 @@ static const http_parser_settings settings = {
  * line that starts with a space and continues the one before.  Both are
  * classic ways to smuggle a header past one parser and not another.  Also
  * control bytes, NUL included, anywhere in the head.  Runs over raw bytes
- * before the parser sees them, until the blank line that ends the head.
+ * before the parser sees them, until the blank line that ends the head,
+ * and again over the trailers after a chunked body.  Where the head ends
+ * is where the first chunk's size line begins.
  */
 static bool head_is_clean(struct conn *c, const char *p, size_t n)
 {
 	for (size_t i = 0; i < n && !c->head_scanned; i++) {
 		unsigned char ch = (unsigned char)p[i];
 		if (ch == '\n') {
-			if (c->line_len == 0 && c->lines > 0)
+			if (c->line_len == 0 && c->lines > 0) {
 				c->head_scanned = true;	/* the blank line */
+				c->line_from = c->fed + i + 1;
+			}
 			c->lines += c->line_len > 0;
 			c->line_len = 0;
 			c->colon_seen = false;
@@ -143,9 +280,18 @@ static bool head_is_clean(struct conn *c, const char *p, size_t n)
 	return true;
 }
 
-/* Read one request into c->req.  Returns 0 when there is one, a 4xx status
- * when the bytes are not a request we take, -1 when the client is gone. */
-static int read_request(struct conn *c, double deadline)
+/* The parser paused after the last chunk: scan the trailers like a head
+ * whose request line is behind it. */
+static void begin_trailers(struct conn *c)
+{
+	http_parser_pause(&c->parser, 0);
+	c->in_chunks = false;
+	c->head_scanned = c->colon_seen = false;
+	c->line_len = 0;
+	c->lines = 1;
+}
+
+static void begin_request(struct conn *c)
 {
 	http_parser_init(&c->parser, HTTP_REQUEST);
 	c->parser.data = c;
@@ -153,7 +299,17 @@ static int read_request(struct conn *c, double deadline)
 	c->target_len = c->head_bytes = c->body_bytes = 0;
 	c->started = c->complete = c->head_scanned = c->colon_seen = false;
 	c->line_len = c->lines = 0;
+	c->name_len = 0;
+	c->in_value = c->in_chunks = false;
+	c->hosts = c->codings = 0;
+	c->fed = c->line_from = 0;
+}
 
+/* Read one request into c->req.  Returns 0 when there is one, a 4xx status
+ * when the bytes are not a request we take, -1 when the client is gone. */
+static int read_request(struct conn *c, double deadline)
+{
+	begin_request(c);
 	while (!c->complete) {
 		if (c->len == 0) {
 			ssize_t n = io_read(c->fd, c->buf, sizeof c->buf, deadline);
@@ -166,14 +322,20 @@ static int read_request(struct conn *c, double deadline)
 		}
 		if (!head_is_clean(c, c->buf + c->off, c->len))
 			return 400;
+		c->exec_at = c->buf + c->off;
 		size_t used = http_parser_execute(&c->parser, &settings,
-						  c->buf + c->off, c->len);
+						  c->exec_at, c->len);
 		c->off += used;
 		c->len -= used;
+		c->fed += used;
 		enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
 		if (e != HPE_OK && e != HPE_PAUSED)
 			return c->error ? c->error
 			       : e == HPE_HEADER_OVERFLOW ? 431 : 400;
+		if (chunk_line_too_long(c, c->fed))
+			return 400;	/* one that has not ended yet, too */
+		if (e == HPE_PAUSED && !c->complete)
+			begin_trailers(c);
 	}
 	http_parser_pause(&c->parser, 0);
 	return 0;
@@ -190,7 +352,8 @@ static int send_response(int fd, const struct http_response *res, bool head,
 	if (!f)
 		return -1;
 	fprintf(f, "HTTP/1.1 %d %s\r\n", res->status, http_reason(res->status));
-	fprintf(f, "Content-Type: %s\r\n", res->content_type);
+	if (res->content_type)
+		fprintf(f, "Content-Type: %s\r\n", res->content_type);
 	fprintf(f, "Content-Length: %zu\r\n", res->len);
 	if (res->allow)
 		fprintf(f, "Allow: %s\r\n", res->allow);
@@ -203,21 +366,66 @@ static int send_response(int fd, const struct http_response *res, bool head,
 	return rc;
 }
 
-/* The simulator's faults: a reset instead of an answer, or raw bytes. */
-static void misbehave(int fd, const struct http_response *res, double deadline)
+/* OPTIONS * asks what the server can do, not a resource (RFC 9110
+ * 9.3.7): 200, the methods it takes in Allow, and no content. */
+static void answer_server_options(struct http_response *res)
 {
-	if (res->raw) {
-		io_write_all(fd, res->raw, strlen(res->raw), deadline);
-		return;
+	res->status = 200;
+	res->content_type = NULL;
+	res->allow = HTTP_SERVER_ALLOW;
+}
+
+/* The answer to one request: bad's 4xx, the server's own to OPTIONS *, or
+ * the handler's. */
+static void respond(const struct conn *c, http_handler *handler, int bad,
+		    struct http_response *res)
+{
+	if (bad)
+		http_error(res, bad);
+	else if (strcmp(c->req.path, "*") == 0)
+		answer_server_options(res);
+	else
+		handler(&c->req, res);
+}
+
+/* Has the client sent more than we have parsed?  Bytes we read and did
+ * not parse, or bytes waiting in the kernel (a peek never waits). */
+static bool input_unread(const struct conn *c)
+{
+	char byte;
+	return c->len > 0 || recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
+/*
+ * Close a connection the client may still be writing to.  close() with
+ * input unread makes the kernel send a reset (RST) instead of the orderly
+ * end, and so does any segment arriving after it; the client's send()
+ * then fails, and most clients stop there without reading the answer
+ * that is already waiting for them.  So, as Apache and nginx do: end our
+ * side first (the client reads the answer, then the end of it), read and
+ * drop what still comes, within bounds so that no client can hold the
+ * connection, then close.
+ */
+static void close_lingering(struct conn *c, double timeout)
+{
+	double deadline = now() + (timeout < HTTP_LINGER_SECONDS ? timeout
+							     : HTTP_LINGER_SECONDS);
+	size_t drained = 0;
+	shutdown(c->fd, SHUT_WR);
+	while (drained < HTTP_LINGER_BYTES && now() < deadline) {
+		ssize_t n = io_read(c->fd, c->buf, sizeof c->buf, deadline);
+		if (n <= 0)
+			break;	/* the client's end, an error or the deadline */
+		drained += (size_t)n;
 	}
-	struct linger now = { .l_onoff = 1, .l_linger = 0 };	/* close sends RST */
-	setsockopt(fd, SOL_SOCKET, SO_LINGER, &now, sizeof now);
+	close(c->fd);
 }
 
 void http_serve_connection(int fd, http_handler *handler, bool keep_alive,
 			   double timeout)
 {
 	struct conn *c = xcalloc(1, sizeof *c);
+	bool linger = false;	/* we end it, and the client may be writing */
 	c->fd = fd;
 	for (;;) {
 		int bad = read_request(c, now() + timeout);
@@ -227,22 +435,29 @@ void http_serve_connection(int fd, http_handler *handler, bool keep_alive,
 			.status = 200,
 			.content_type = "text/plain; charset=utf-8",
 		};
-		if (bad)
-			http_error(&res, bad);
-		else
-			handler(&c->req, &res);
-		if (res.reset || res.raw) {
-			misbehave(fd, &res, now() + timeout);
+		respond(c, handler, bad, &res);
+		if (res.takeover) {
+			res.takeover(fd, now() + timeout);
 			free(res.body);
 			break;
 		}
 		bool keep = keep_alive && !bad && c->keep_alive;
 		int rc = send_response(fd, &res, c->req.head, keep, now() + timeout);
 		free(res.body);
-		if (rc < 0 || !keep)
+		if (rc < 0)
+			break;	/* the client is gone */
+		if (!keep) {
+			/* not after a 408: the timeout is all the time a client
+			 * gets to hold the connection (in the sync worker, the
+			 * only worker) */
+			linger = bad != 408 && (bad || input_unread(c));
 			break;
+		}
 	}
-	close(fd);
+	if (linger)
+		close_lingering(c, timeout);
+	else
+		close(fd);
 	free(c);
 }
 

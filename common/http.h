@@ -4,8 +4,11 @@
  * http_serve_connection() reads requests with Debian's http-parser, plus
  * the few checks the parser leaves to its user, hands each good request to
  * a handler, and writes the handler's response.  Bad input gets its 4xx
- * answer and the connection is closed; it never ends the process.  The same
- * code serves both workers: all its IO goes through io_*, so it blocks the
+ * answer and the connection is closed; it never ends the process.  A
+ * target in absolute form ("http://host/path?q") reaches the handler as
+ * its path and query; OPTIONS * is answered here (200, Allow:
+ * HTTP_SERVER_ALLOW, no content) and never reaches it.  The same code
+ * serves both workers: all its IO goes through io_*, so it blocks the
  * process or only its fiber depending on io_patch().
  */
 #ifndef HTTP_H
@@ -18,25 +21,35 @@ enum {
 	HTTP_MAX_HEAD = 8192,		/* request line + headers, else 431 */
 	HTTP_MAX_TARGET = 2048,		/* request target, else 414 */
 	HTTP_MAX_BODY = 64 * 1024,	/* else 413 */
+	HTTP_MAX_CHUNK_LINE = 1024,	/* a chunk's size line, extensions and
+					 * all, else 400 */
+	HTTP_LINGER_BYTES = 1024 * 1024, /* drained at most, closing (see below) */
+	HTTP_LINGER_SECONDS = 2,	/* and for at most this (or the timeout) */
 };
+
+/* The methods the kit's servers take, for OPTIONS *. */
+#define HTTP_SERVER_ALLOW "GET, HEAD, OPTIONS"
 
 struct http_request {
 	const char *method;		/* "GET", "HEAD", ... */
-	char path[HTTP_MAX_TARGET];	/* the target up to '?' */
+	char path[HTTP_MAX_TARGET];	/* the target's path, up to '?' */
 	const char *query;		/* after '?', or "" */
 	bool head;			/* HEAD: the answer has no body */
 };
 
 struct http_response {
 	int status;
-	const char *content_type;
+	const char *content_type;	/* NULL: no Content-Type header */
 	const char *allow;		/* Allow header, for 405 */
 	char *body;			/* grown by http_printf */
 	size_t len, cap;
-	/* For the upstream simulator's faults only: instead of answering,
-	 * reset the connection, or write these bytes and close it. */
-	bool reset;
-	const char *raw;
+	/* When set, no response is written: the connection is handed to this
+	 * function and closed as soon as it returns, for a server that must
+	 * misbehave on purpose (the upstream simulator's /reset and /garbage
+	 * live in upstream.c).  One pointer keeps every fault out of this
+	 * module and every handler's signature as it is; deadline bounds the
+	 * IO the function does. */
+	void (*takeover)(int fd, double deadline);
 };
 
 typedef void http_handler(const struct http_request *req,
@@ -44,7 +57,13 @@ typedef void http_handler(const struct http_request *req,
 
 /* Answer requests on fd until the client is done, an error, or (when
  * keep_alive is false) the first answer; then close fd.  timeout bounds
- * how long a request may take to arrive, and each answer to leave. */
+ * how long a request may take to arrive, and each answer to leave.
+ * When it ends a connection whose client may still be sending (a refused
+ * request other than a 408, a pipelined request it will not read), it
+ * first ends its own side, then reads and drops what still comes -- up to
+ * HTTP_LINGER_BYTES, for HTTP_LINGER_SECONDS or the timeout if shorter --
+ * and only then closes: a close with input unread resets the connection,
+ * and a client still writing would never read its answer. */
 void http_serve_connection(int fd, http_handler *handler, bool keep_alive,
 			   double timeout);
 

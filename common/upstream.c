@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -52,6 +53,22 @@ static double delay_path(const char *path)
 	return ms / 1000.0;
 }
 
+/* /reset: with a zero linger time, close() sends a reset (RST) instead of
+ * the orderly end (FIN), as a crashed or overloaded server does. */
+static void reset_connection(int fd, double deadline)
+{
+	struct linger abrupt = { .l_onoff = 1, .l_linger = 0 };
+	(void)deadline;
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &abrupt, sizeof abrupt);
+}
+
+/* /garbage: one line that is not an HTTP answer, then the end. */
+static void send_garbage(int fd, double deadline)
+{
+	static const char line[] = "this is not http\r\n";
+	io_write_all(fd, line, sizeof line - 1, deadline);
+}
+
 /* The simulator's misbehaviours, for tests of failing upstreams:
  * /status/<code>, /reset, /garbage and /hang.  False for other paths. */
 static bool misbehave(const char *path, struct http_response *res)
@@ -64,9 +81,9 @@ static bool misbehave(const char *path, struct http_response *res)
 			res->status = code;
 		http_printf(res, "simulated status %d\n", code);
 	} else if (strcmp(path, "/reset") == 0) {
-		res->reset = true;
+		res->takeover = reset_connection;
 	} else if (strcmp(path, "/garbage") == 0) {
-		res->raw = "this is not http\r\n";
+		res->takeover = send_garbage;
 	} else if (strcmp(path, "/hang") == 0) {
 		io_sleep(3600);	/* the client gives up long before */
 		http_error(res, 504);

@@ -101,6 +101,7 @@ enum {
 	LABS_ONLY = 1,		/* the simulator has no /hello to refuse */
 	NO_BODY = 2,		/* HEAD: headers, Content-Length, no body */
 	ALLOWS_GET_HEAD = 4,	/* 405 with "Allow: GET, HEAD" */
+	ALLOWS_OPTIONS = 8,	/* "Allow: GET, HEAD, OPTIONS": the server's own */
 };
 
 /* How long a table answer may take: bad bytes are refused at once, and
@@ -110,6 +111,8 @@ enum {
 #define HOST "Host: 127.0.0.1\r\n"
 #define CLOSE "Connection: close\r\n"
 #define GET_GOOD(version) "GET {good} " version "\r\n" HOST CLOSE "\r\n"
+#define GET_CHUNKED "GET {good} HTTP/1.1\r\n" HOST CLOSE "Transfer-Encoding: chunked\r\n\r\n"
+#define BODY_CHUNKS "5\r\nhello\r\n"
 
 /* A TLS 1.2 ClientHello, as a browser sends to an https:// URL. */
 #define CLIENT_HELLO \
@@ -158,9 +161,59 @@ enum {
 	X(a_bad_chunk_size_gets_400, \
 	  "GET {good} HTTP/1.1\r\n" HOST CLOSE "Transfer-Encoding: chunked\r\n\r\n" \
 	  "zz\r\nhello\r\n0\r\n\r\n", 400, 0) \
-	X(an_absolute_form_target_gets_400, \
-	  "GET http://127.0.0.1{good} HTTP/1.1\r\n" HOST CLOSE "\r\n", 400, 0) \
-	X(an_asterisk_target_gets_400, "OPTIONS * HTTP/1.1\r\n" HOST CLOSE "\r\n", 400, 0) \
+	X(chunked_given_twice_gets_400, \
+	  "GET {good} HTTP/1.1\r\n" HOST CLOSE "Transfer-Encoding: chunked\r\n" \
+	  "Transfer-Encoding: chunked\r\n\r\n" BODY_CHUNKS "0\r\n\r\n", 400, 0) \
+	X(http_1_1_without_host_gets_400, "GET {good} HTTP/1.1\r\n" CLOSE "\r\n", 400, 0) \
+	X(two_host_headers_get_400, \
+	  "GET {good} HTTP/1.1\r\n" HOST "Host: 127.0.0.2\r\n" CLOSE "\r\n", 400, 0) \
+	X(two_host_headers_in_http_1_0_get_400, \
+	  "GET {good} HTTP/1.0\r\n" HOST "Host: 127.0.0.2\r\n\r\n", 400, 0) \
+	X(a_byte_over_0x7f_in_the_target_gets_400, \
+	  "GET {good}\xc3\xa9 HTTP/1.1\r\n" HOST CLOSE "\r\n", 400, 0) \
+	X(a_fragment_in_the_target_gets_400, \
+	  "GET {good}#top HTTP/1.1\r\n" HOST CLOSE "\r\n", 400, 0) \
+	X(obsolete_line_folding_in_a_trailer_gets_400, \
+	  GET_CHUNKED BODY_CHUNKS "0\r\nX-Trailer: one\r\n two\r\n\r\n", 400, 0) \
+	X(whitespace_before_a_colon_in_a_trailer_gets_400, \
+	  GET_CHUNKED BODY_CHUNKS "0\r\nX-Trailer : one\r\n\r\n", 400, 0) \
+	X(a_control_byte_in_a_trailer_gets_400, \
+	  GET_CHUNKED BODY_CHUNKS "0\r\nX-Trailer: a\x01" "b\r\n\r\n", 400, 0) \
+	X(a_long_chunk_extension_gets_400, \
+	  GET_CHUNKED "5;ext={x:2000}\r\nhello\r\n0\r\n\r\n", 400, 0) \
+	X(a_long_extension_on_the_last_chunk_gets_400, \
+	  GET_CHUNKED BODY_CHUNKS "0;ext={x:2000}\r\n\r\n", 400, 0) \
+	X(an_endless_chunk_extension_gets_400_at_once, GET_CHUNKED "5;ext={x:60000}", 400, 0) \
+	X(http_1_0_without_host_gets_200, "GET {good} HTTP/1.0\r\n\r\n", 200, 0) \
+	X(an_empty_host_gets_200, "GET {good} HTTP/1.1\r\nHost:\r\n" CLOSE "\r\n", 200, 0) \
+	X(a_byte_over_0x7f_in_a_header_value_gets_200, \
+	  "GET {good} HTTP/1.1\r\n" HOST CLOSE "X-Name: Jos\xc3\xa9\r\n\r\n", 200, 0) \
+	X(a_chunked_body_with_a_short_extension_and_a_trailer_gets_200, \
+	  GET_CHUNKED "5;name=value\r\nhello\r\n6\r\n world\r\n" \
+	  "0;last\r\nX-Trailer: one\r\n\r\n", 200, 0) \
+	X(an_absolute_form_target_is_served_as_its_path, \
+	  "GET http://127.0.0.1{good} HTTP/1.1\r\n" HOST CLOSE "\r\n", 200, 0) \
+	X(an_absolute_form_target_with_a_port_and_a_query_is_served, \
+	  "GET http://127.0.0.1:12345{good}?x=1 HTTP/1.1\r\n" HOST CLOSE "\r\n", 200, 0) \
+	X(an_absolute_form_target_with_an_uppercase_scheme_is_served, \
+	  "GET HTTP://127.0.0.1{good} HTTP/1.1\r\n" HOST CLOSE "\r\n", 200, 0) \
+	X(head_with_an_absolute_form_target_gets_200_without_a_body, \
+	  "HEAD http://127.0.0.1{good} HTTP/1.1\r\n" HOST CLOSE "\r\n", 200, NO_BODY) \
+	X(an_absolute_form_target_to_an_unknown_path_gets_404, \
+	  "GET http://127.0.0.1/no/such/path HTTP/1.1\r\n" HOST CLOSE "\r\n", 404, 0) \
+	X(an_absolute_form_target_of_another_scheme_gets_400, \
+	  "GET ftp://127.0.0.1{good} HTTP/1.1\r\n" HOST CLOSE "\r\n", 400, 0) \
+	X(an_absolute_form_target_with_userinfo_gets_400, \
+	  "GET http://user@127.0.0.1{good} HTTP/1.1\r\n" HOST CLOSE "\r\n", 400, 0) \
+	X(an_absolute_form_target_without_a_host_gets_400, \
+	  "GET http://{good} HTTP/1.1\r\n" HOST CLOSE "\r\n", 400, 0) \
+	X(an_absolute_form_target_in_http_1_1_without_host_gets_400, \
+	  "GET http://127.0.0.1{good} HTTP/1.1\r\n" CLOSE "\r\n", 400, 0) \
+	X(options_asterisk_gets_200_with_allow_and_no_body, \
+	  "OPTIONS * HTTP/1.1\r\n" HOST CLOSE "\r\n", 200, NO_BODY | ALLOWS_OPTIONS) \
+	X(get_asterisk_gets_400, "GET * HTTP/1.1\r\n" HOST CLOSE "\r\n", 400, 0) \
+	X(options_on_a_path_is_the_handlers_to_answer, \
+	  "OPTIONS /hello HTTP/1.1\r\n" HOST CLOSE "\r\n", 405, LABS_ONLY | ALLOWS_GET_HEAD) \
 	X(an_empty_request_line_gets_400, "\r\n" HOST CLOSE "\r\n", 400, 0) \
 	X(a_request_line_of_spaces_gets_400, "   \r\n" HOST CLOSE "\r\n", 400, 0) \
 	X(one_huge_header_gets_431, \
@@ -250,11 +303,13 @@ static void run_row(int row, int i)
 		      "it stayed open", h->name, t->name, h->status);
 	ck_assert_msg(r.seconds < PROMPT, "%s on %s: expected the %d at once (< %.1fs); "
 		      "it took %.2fs", h->name, t->name, h->status, PROMPT, r.seconds);
-	if (h->flags & ALLOWS_GET_HEAD) {
+	if (h->flags & (ALLOWS_GET_HEAD | ALLOWS_OPTIONS)) {
+		const char *want = h->flags & ALLOWS_OPTIONS ? "GET, HEAD, OPTIONS"
+							     : "GET, HEAD";
 		bool has = tl_header(&r, "Allow", value, sizeof value);
-		ck_assert_msg(has && strcmp(value, "GET, HEAD") == 0,
-			      "%s on %s: expected \"Allow: GET, HEAD\"; got %s", h->name,
-			      t->name, has ? value : "no Allow header");
+		ck_assert_msg(has && strcmp(value, want) == 0,
+			      "%s on %s: expected \"Allow: %s\"; got %s", h->name,
+			      t->name, want, has ? value : "no Allow header");
 	}
 	if (h->flags & NO_BODY) {
 		ck_assert_msg(tl_header(&r, "Content-Length", value, sizeof value),
@@ -434,6 +489,93 @@ END_TEST
 START_TEST(a_pipelined_unknown_path_is_answered_404_after_the_first)
 {
 	pipeline(_i, "/no/such/path", 404);
+}
+END_TEST
+
+/* ---- clients the server stops reading while they still send ---- */
+
+/* After the answer has been read: does the connection still take bytes?
+ * A server that closed with input unread has reset it by now (the kernel
+ * answers unread input with RST), and the client's send fails; one that
+ * ended its side and drains what comes takes them. */
+static bool still_takes_bytes(int fd)
+{
+	return send(fd, "x", 1, MSG_NOSIGNAL) == 1;
+}
+
+/* A body refused up front (413) while the client is still sending it.
+ * Most clients write the whole body before they read; if the server's
+ * close resets the connection, their send() fails and they never read the
+ * 413.  So the client here waits until the 413 is there to read, keeps
+ * sending 256 KiB of body, and only then reads. */
+START_TEST(a_client_still_sending_a_refused_body_reads_its_413)
+{
+	static char chunk[16384];
+	struct tl_proc p;
+	struct tl_reply r;
+	char head[256];
+	const struct target *t = start(_i, &p);
+	int fd = tl_connect(p.port);
+	snprintf(head, sizeof head, "POST %s HTTP/1.1\r\n" HOST CLOSE
+		 "Content-Length: 100000000\r\n\r\n", t->good);
+	send_text(fd, head);
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	ck_assert_msg(poll(&pfd, 1, 2000) == 1, "%s: no answer within 2 s to a "
+		      "100 MB Content-Length", t->name);
+	usleep(20000);		/* the server has done what it does after the 413 */
+	memset(chunk, 'x', sizeof chunk);
+	for (int k = 0; k < 16; k++) {
+		ssize_t sent = send(fd, chunk, sizeof chunk, MSG_NOSIGNAL);
+		ck_assert_msg(sent == (ssize_t)sizeof chunk, "%s: sending the body, %d KiB "
+			      "in: %s; the client never reads its 413 (the server closed "
+			      "with input unread, which resets the connection: shut down "
+			      "writing and drain instead)", t->name, k * 16,
+			      sent < 0 ? strerror(errno) : "a short send");
+		usleep(2000);
+	}
+	tl_read_reply(fd, 3, &r);
+	ck_assert_msg(r.status == 413 && r.closed, "%s: after sending 256 KiB of a "
+		      "refused body, expected to read the 413 and the end; got %s",
+		      t->name, described(&r));
+	ck_assert_msg(still_takes_bytes(fd), "%s: the connection was reset after the "
+		      "413 (%s)", t->name, strerror(errno));
+	close(fd);
+	good_request_answered(t, p.port, 5, "a refused body sent anyway");
+	tl_stop(&p);
+}
+END_TEST
+
+/* A pipelined tail the server will not read: the sync worker answers only
+ * the first request, and any worker stops at one it refuses (here a space
+ * before a colon).  16 KiB of further requests behind them stay unread in
+ * the kernel; the answers must still end in an orderly close. */
+START_TEST(a_pipelined_tail_the_server_will_not_read_ends_in_an_orderly_close)
+{
+	static char req[32768];
+	struct tl_proc p;
+	struct tl_reply r;
+	const struct target *t = start(_i, &p);
+	int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\n" HOST "\r\n"
+			 "GET %s HTTP/1.1\r\n" HOST "X-Bad : x\r\n\r\n", t->good, t->good);
+	while (n < 16384)
+		n += snprintf(req + n, sizeof req - (size_t)n,
+			      "GET %s HTTP/1.1\r\n" HOST "\r\n", t->good);
+	int fd = tl_connect(p.port);
+	ck_assert_int_eq(send(fd, req, (size_t)n, MSG_NOSIGNAL), n);
+	tl_read_reply(fd, t->timeout + 2, &r);
+	ck_assert_msg(r.status == 200 && r.closed, "%s: a good request, a bad one and "
+		      "16 KiB more: expected 200 first, then the end; got %s", t->name,
+		      described(&r));
+	ck_assert_msg(t->evented ? strstr(r.body, "HTTP/1.1 400 ") != NULL
+				 : strstr(r.body, "HTTP/1.1 ") == NULL,
+		      "%s: expected %s after the 200; got \"%.60s\"", t->name,
+		      t->evented ? "a 400 for the bad request" : "nothing", r.body);
+	ck_assert_msg(still_takes_bytes(fd), "%s: the connection was reset after the "
+		      "answers (%s): the server closed with a pipelined tail unread",
+		      t->name, strerror(errno));
+	close(fd);
+	good_request_answered(t, p.port, 5, "a pipelined tail left unread");
+	tl_stop(&p);
 }
 END_TEST
 
@@ -644,6 +786,12 @@ int main(void)
 	tcase_add_loop_test(slow, clients_resetting_before_their_answer_cost_nothing, 0, NTARGETS);
 	tcase_add_loop_test(slow, clients_hanging_up_before_their_answer_cost_nothing, 0, NTARGETS);
 	suite_add_tcase(s, slow);
+
+	TCase *unread = tcase_create("clients still sending when the server stops reading");
+	tcase_set_timeout(unread, 30);
+	tcase_add_loop_test(unread, a_client_still_sending_a_refused_body_reads_its_413, 0, NTARGETS);
+	tcase_add_loop_test(unread, a_pipelined_tail_the_server_will_not_read_ends_in_an_orderly_close, 0, NTARGETS);
+	suite_add_tcase(s, unread);
 
 	TCase *many = tcase_create("many connections");
 	tcase_set_timeout(many, 30);

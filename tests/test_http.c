@@ -64,7 +64,7 @@ END_TEST
 
 START_TEST(a_header_without_a_colon_gets_400)
 {
-	starts_with(serve("GET / HTTP/1.1\r\nHost x\r\n\r\n", false, true),
+	starts_with(serve("GET / HTTP/1.1\r\nHost: x\r\nX-Nocolon x\r\n\r\n", false, true),
 		    "HTTP/1.1 400 ");
 }
 END_TEST
@@ -76,16 +76,94 @@ START_TEST(an_unknown_http_version_gets_400)
 }
 END_TEST
 
-START_TEST(an_absolute_target_gets_400)
+/* RFC 9112 3.2.2: absolute form is served as its path and query. */
+START_TEST(an_absolute_target_is_served_as_its_path)
 {
-	starts_with(serve("GET http://x/ HTTP/1.1\r\n\r\n", false, true), "HTTP/1.1 400 ");
+	static const char *const good[][2] = {
+		{ "http://127.0.0.1:12345/hello?trace=1", "GET /hello ?trace=1\n" },
+		{ "http://x/a/b", "GET /a/b ?\n" },
+		{ "HTTPS://x/s", "GET /s ?\n" },
+		{ "http://[::1]:8080/v6", "GET /v6 ?\n" },
+		{ "http://x", "GET / ?\n" },
+		{ "http://x?q=1", "GET / ?q=1\n" },
+	};
+	char req[256];
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", good[i][0]);
+		const char *r = serve(req, false, true);
+		starts_with(r, "HTTP/1.1 200 OK\r\n");
+		const char *body = strstr(r, "\r\n\r\n");
+		ck_assert_msg(body && strcmp(body + 4, good[i][1]) == 0,
+			      "GET %s: the handler saw %s", good[i][0], body ? body + 4 : r);
+	}
+}
+END_TEST
+
+START_TEST(a_bad_absolute_target_gets_400)
+{
+	static const char *const bad[] = {
+		"ftp://x/a", "http://user@x/a", "http:///a", "http:/a", "http://x:99999/a",
+		"x/a", "http://x/a#frag", "127.0.0.1:80",
+	};
+	char req[256];
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", bad[i]);
+		const char *r = serve(req, false, true);
+		ck_assert_msg(strncmp(r, "HTTP/1.1 400 ", 13) == 0, "GET %s: got %.40s",
+			      bad[i], r);
+		ck_assert_int_eq(calls, 0);
+	}
+}
+END_TEST
+
+/* OPTIONS * is about the server: answered here, 200, no content. */
+START_TEST(options_asterisk_is_answered_without_the_handler)
+{
+	const char *r = serve("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"
+			      "GET /after HTTP/1.1\r\nHost: x\r\n\r\n", true, true);
+	starts_with(r, "HTTP/1.1 200 OK\r\n");
+	const char *end = strstr(r, "\r\n\r\n");
+	ck_assert_ptr_nonnull(end);
+	ck_assert_msg(strncmp(end, "\r\n\r\nHTTP/1.1 200 OK\r\n", 21) == 0,
+		      "expected no body, then the next answer; got %s", end);
+	ck_assert_ptr_nonnull(strstr(r, "Allow: GET, HEAD, OPTIONS\r\n"));
+	ck_assert_ptr_nonnull(strstr(r, "Content-Length: 0\r\n"));
+	ck_assert_ptr_nonnull(strstr(r, "Connection: keep-alive\r\n"));
+	ck_assert_msg(strstr(r, "Content-Type") == strstr(end, "Content-Type"),
+		      "a Content-Type on an answer without content: %s", r);
+	ck_assert_ptr_nonnull(strstr(r, "GET /after ?"));
+	ck_assert_int_eq(calls, 1);	/* only GET /after */
+}
+END_TEST
+
+START_TEST(an_asterisk_is_only_for_options)
+{
+	starts_with(serve("GET * HTTP/1.1\r\nHost: x\r\n\r\n", false, true), "HTTP/1.1 400 ");
+	starts_with(serve("HEAD * HTTP/1.1\r\nHost: x\r\n\r\n", false, true), "HTTP/1.1 400 ");
+	starts_with(serve("OPTIONS *x HTTP/1.1\r\nHost: x\r\n\r\n", false, true), "HTTP/1.1 400 ");
+	ck_assert_int_eq(calls, 0);
+	const char *r = serve("OPTIONS /x HTTP/1.1\r\nHost: x\r\n\r\n", false, true);
+	ck_assert_ptr_nonnull(strstr(r, "\r\n\r\nOPTIONS /x ?"));	/* a path: the handler's */
+}
+END_TEST
+
+/* HTTP/1.1 names its host (RFC 9112 3.2); HTTP/1.0 need not. */
+START_TEST(http_1_1_needs_exactly_one_host)
+{
+	starts_with(serve("GET /a HTTP/1.1\r\n\r\n", false, true), "HTTP/1.1 400 ");
+	starts_with(serve("GET /a HTTP/1.1\r\nHost: x\r\nhost: y\r\n\r\n", false, true),
+		    "HTTP/1.1 400 ");
+	starts_with(serve("GET http://x/a HTTP/1.1\r\n\r\n", false, true), "HTTP/1.1 400 ");
+	ck_assert_int_eq(calls, 0);
+	starts_with(serve("GET /a HTTP/1.0\r\n\r\n", false, true), "HTTP/1.1 200 OK\r\n");
+	starts_with(serve("GET /a HTTP/1.1\r\nHost:\r\n\r\n", false, true), "HTTP/1.1 200 OK\r\n");
 }
 END_TEST
 
 START_TEST(a_huge_header_gets_431)
 {
 	static char req[20000];
-	snprintf(req, sizeof req, "GET / HTTP/1.1\r\nX-Big: %0*d\r\n\r\n", 10000, 0);
+	snprintf(req, sizeof req, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: %0*d\r\n\r\n", 10000, 0);
 	starts_with(serve(req, false, true), "HTTP/1.1 431 ");
 	ck_assert_int_eq(calls, 0);
 }
@@ -93,7 +171,7 @@ END_TEST
 
 START_TEST(head_gets_the_headers_without_the_body)
 {
-	const char *r = serve("HEAD /x HTTP/1.1\r\n\r\n", false, true);
+	const char *r = serve("HEAD /x HTTP/1.1\r\nHost: x\r\n\r\n", false, true);
 	starts_with(r, "HTTP/1.1 200 OK\r\n");
 	ck_assert_ptr_nonnull(strstr(r, "Content-Length: 10\r\n"));
 	ck_assert_str_eq(strstr(r, "\r\n\r\n"), "\r\n\r\n");
@@ -102,7 +180,7 @@ END_TEST
 
 START_TEST(pipelined_requests_are_answered_in_order)
 {
-	const char *r = serve("GET /one HTTP/1.1\r\n\r\nGET /two HTTP/1.1\r\n\r\n",
+	const char *r = serve("GET /one HTTP/1.1\r\nHost: x\r\n\r\nGET /two HTTP/1.1\r\nHost: x\r\n\r\n",
 			      true, true);
 	const char *one = strstr(r, "GET /one");
 	const char *two = strstr(r, "GET /two");
@@ -113,7 +191,7 @@ END_TEST
 
 START_TEST(the_sync_worker_closes_after_one_answer)
 {
-	const char *r = serve("GET /one HTTP/1.1\r\n\r\nGET /two HTTP/1.1\r\n\r\n",
+	const char *r = serve("GET /one HTTP/1.1\r\nHost: x\r\n\r\nGET /two HTTP/1.1\r\nHost: x\r\n\r\n",
 			      false, true);
 	ck_assert_ptr_nonnull(strstr(r, "GET /one"));
 	ck_assert_ptr_null(strstr(r, "GET /two"));
@@ -122,9 +200,102 @@ END_TEST
 
 START_TEST(an_unfinished_request_gets_408_after_the_timeout)
 {
-	starts_with(serve("GET /slow HTTP/1.1\r\nHost:", false, false),
+	starts_with(serve("GET /slow HTTP/1.1\r\nHost: x\r\nX-More:", false, false),
 		    "HTTP/1.1 408 ");
 	ck_assert_int_eq(calls, 0);
+}
+END_TEST
+
+/* The server reads 4096 bytes at a time.  prefix, an X-Pad header, then
+ * suffix, padded so that suffix[split] is the first byte of the second read:
+ * what the strictness layer tracks must survive the seam. */
+static const char *across_reads(const char *prefix, const char *suffix, size_t split)
+{
+	static char req[16384];
+	int pad = 4096 - (int)split - (int)strlen(prefix) - (int)strlen("X-Pad: \r\n");
+	ck_assert_int_gt(pad, 0);
+	snprintf(req, sizeof req, "%sX-Pad: %0*d\r\n%s", prefix, pad, 0, suffix);
+	ck_assert_int_eq(req[4096], suffix[split]);
+	return req;
+}
+
+START_TEST(a_host_header_split_between_reads_counts_once)
+{
+	const char *r = serve(across_reads("GET /h HTTP/1.1\r\n", "Host: x\r\n\r\n", 2),
+			      false, true);
+	starts_with(r, "HTTP/1.1 200 OK\r\n");
+	r = serve(across_reads("GET /h HTTP/1.1\r\nHost: x\r\n", "Host: y\r\n\r\n", 2),
+		  false, true);
+	starts_with(r, "HTTP/1.1 400 ");
+	ck_assert_int_eq(calls, 0);
+}
+END_TEST
+
+#define CHUNKED_HEAD "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+
+START_TEST(trailers_are_scanned_across_reads)
+{
+	static const char folded[] = "\r\n5\r\nhello\r\n0\r\nX-T: one\r\n two\r\n\r\n";
+	static const char plain[] = "\r\n5\r\nhello\r\n0\r\nX-T: one\r\nX-U: two\r\n\r\n";
+	size_t split = strlen(folded) - strlen(" two\r\n\r\n");
+	starts_with(serve(across_reads(CHUNKED_HEAD, folded, split), false, true),
+		    "HTTP/1.1 400 ");
+	ck_assert_int_eq(calls, 0);
+	split = strlen(plain) - strlen("X-U: two\r\n\r\n");
+	starts_with(serve(across_reads(CHUNKED_HEAD, plain, split), false, true),
+		    "HTTP/1.1 200 OK\r\n");
+}
+END_TEST
+
+/* A size line of HTTP_MAX_CHUNK_LINE bytes at most, extensions and all,
+ * wherever the reads split it. */
+START_TEST(a_chunk_line_is_bounded_across_reads)
+{
+	static char body[4096];
+	const char *r;
+	snprintf(body, sizeof body, "\r\n5;e=%0*d\r\nhello\r\n0\r\n\r\n", 1000, 0);
+	r = serve(across_reads(CHUNKED_HEAD, body, 500), false, true);
+	starts_with(r, "HTTP/1.1 200 OK\r\n");
+	ck_assert_ptr_nonnull(strstr(r, "POST /c ?"));
+	snprintf(body, sizeof body, "\r\n5;e=%0*d\r\nhello\r\n0\r\n\r\n", 1100, 0);
+	starts_with(serve(across_reads(CHUNKED_HEAD, body, 500), false, true),
+		    "HTTP/1.1 400 ");
+	snprintf(body, sizeof body, "\r\n5\r\nhello\r\n0;e=%0*d\r\n\r\n", 1100, 0);
+	starts_with(serve(across_reads(CHUNKED_HEAD, body, 500), false, true),
+		    "HTTP/1.1 400 ");
+	ck_assert_int_eq(calls, 0);
+}
+END_TEST
+
+static void write_xyz(int fd, double deadline)
+{
+	(void)deadline;
+	ck_assert_int_eq(write(fd, "xyz", 3), 3);
+}
+
+static void taking_over(const struct http_request *req, struct http_response *res)
+{
+	handler(req, res);
+	res->takeover = write_xyz;
+}
+
+/* The hook the simulator's faults use: the handler's own bytes, and
+ * nothing of the response it had begun. */
+START_TEST(a_takeover_writes_instead_of_the_response)
+{
+	int sv[2];
+	char reply[64];
+	const char *req = "GET /x HTTP/1.1\r\nHost: x\r\n\r\nGET /y HTTP/1.1\r\nHost: x\r\n\r\n";
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	ck_assert_int_eq(write(sv[1], req, strlen(req)), (ssize_t)strlen(req));
+	shutdown(sv[1], SHUT_WR);
+	calls = 0;
+	http_serve_connection(sv[0], taking_over, true, 0.3);
+	ssize_t n = read(sv[1], reply, sizeof reply - 1);
+	reply[n > 0 ? n : 0] = '\0';
+	close(sv[1]);
+	ck_assert_str_eq(reply, "xyz");
+	ck_assert_int_eq(calls, 1);	/* and the connection ended there */
 }
 END_TEST
 
@@ -144,12 +315,20 @@ int main(void)
 	tcase_add_test(tc, garbage_gets_400_and_never_reaches_the_handler);
 	tcase_add_test(tc, a_header_without_a_colon_gets_400);
 	tcase_add_test(tc, an_unknown_http_version_gets_400);
-	tcase_add_test(tc, an_absolute_target_gets_400);
+	tcase_add_test(tc, an_absolute_target_is_served_as_its_path);
+	tcase_add_test(tc, a_bad_absolute_target_gets_400);
+	tcase_add_test(tc, options_asterisk_is_answered_without_the_handler);
+	tcase_add_test(tc, an_asterisk_is_only_for_options);
+	tcase_add_test(tc, http_1_1_needs_exactly_one_host);
 	tcase_add_test(tc, a_huge_header_gets_431);
 	tcase_add_test(tc, head_gets_the_headers_without_the_body);
 	tcase_add_test(tc, pipelined_requests_are_answered_in_order);
 	tcase_add_test(tc, the_sync_worker_closes_after_one_answer);
 	tcase_add_test(tc, an_unfinished_request_gets_408_after_the_timeout);
+	tcase_add_test(tc, a_host_header_split_between_reads_counts_once);
+	tcase_add_test(tc, trailers_are_scanned_across_reads);
+	tcase_add_test(tc, a_chunk_line_is_bounded_across_reads);
+	tcase_add_test(tc, a_takeover_writes_instead_of_the_response);
 	tcase_add_test(tc, a_client_that_sends_nothing_is_closed_quietly);
 	suite_add_tcase(s, tc);
 	return tl_run_suite(s);
