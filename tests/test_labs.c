@@ -106,7 +106,8 @@ static double sigterm_in_flight(const char *lab, const char *const args[], doubl
 	tl_start(&p, lab, args);
 	double since = now();
 	int fd = tl_connect(p.port);
-	const char *get = "GET /hello HTTP/1.1\r\nConnection: close\r\n\r\n";
+	const char *get = "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+			  "Connection: close\r\n\r\n";
 	ck_assert_int_eq(write(fd, get, strlen(get)), (ssize_t)strlen(get));
 	usleep((useconds_t)(after * 1e6));
 	double took = tl_stop(&p);
@@ -146,7 +147,7 @@ START_TEST(sigint_stops_a_busy_lab_at_once)
 	double took;
 	tl_start(&p, lab, unscaled);
 	int fd = tl_connect(p.port);
-	const char *get = "GET /hello HTTP/1.1\r\n\r\n";
+	const char *get = "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
 	ck_assert_int_eq(write(fd, get, strlen(get)), (ssize_t)strlen(get));
 	usleep(100000);
 	bool exited = tl_signal(&p, SIGINT, 2, &status, &took);
@@ -242,14 +243,14 @@ START_TEST(bad_requests_get_4xx_and_the_lab_keeps_serving)
 	ck_assert_msg(r.status == 400 && r.closed, "%s: garbage got %d", lab, r.status);
 	tl_get(p.port, "/nope", &r);
 	ck_assert_int_eq(r.status, 404);
-	const char *post = "POST /hello HTTP/1.1\r\nContent-Length: 0\r\n"
+	const char *post = "POST /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n"
 			   "Connection: close\r\n\r\n";
 	tl_raw(p.port, post, strlen(post), 5, &r);
 	ck_assert_int_eq(r.status, 405);
 	ck_assert(tl_header(&r, "Allow", allow, sizeof allow));
 	ck_assert_str_eq(allow, "GET, HEAD");
 	/* a client that hangs up before its answer is written */
-	const char *get = "GET /hello HTTP/1.1\r\n\r\n";
+	const char *get = "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
 	tl_raw(p.port, get, strlen(get), 0.01, &r);
 	tl_get(p.port, "/hello", &r);
 	ck_assert_msg(r.status == 200, "%s: after bad requests /hello got %d", lab, r.status);
