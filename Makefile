@@ -33,7 +33,7 @@ COMMON   := util fiber io fetch http server listen app answer upstream lab
 COMMON_O := $(COMMON:%=$(BUILD)/common/%.o)
 PROGRAMS := $(BIN)/lab1 $(BIN)/lab2 $(BIN)/lab3 $(BIN)/lab4 $(BIN)/upstream \
 	    $(BIN)/labload
-TESTS    := fiber io http labs hostile faults
+TESTS    := fiber io http labs hostile faults stop
 TEST_BIN := $(TESTS:%=$(BUILD)/tests/test_%)
 TESTLIB_O := $(BUILD)/tests/testlib.o $(BUILD)/tests/model.o
 

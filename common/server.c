@@ -68,14 +68,20 @@ static void accept_failed(void)
 
 /* ---- the sync worker ---- */
 
+/* Both handlers save and restore errno: they interrupt code that may be
+ * about to read it (read() said EAGAIN, say), and the system calls they make
+ * -- the abort hook's kill() of a simulator already gone -- would change it. */
 static void sync_on_alarm(int sig)
 {
+	int saved = errno;
 	(void)sig;
 	abort_in_flight();	/* the grace period is over */
+	errno = saved;
 }
 
 static void sync_on_stop(int sig)
 {
+	int saved = errno;
 	stopping = sig;
 	shutdown(sync_listen_fd, SHUT_RDWR);	/* wakes the poll for accept */
 	if (sig == SIGINT) {
@@ -85,6 +91,7 @@ static void sync_on_stop(int sig)
 			(suseconds_t)((grace - (time_t)grace) * 1e6) + 1 } };
 		setitimer(ITIMER_REAL, &t, NULL);
 	}
+	errno = saved;
 }
 
 int serve_sync(int listen_fd, http_handler *handler)
