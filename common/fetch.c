@@ -33,9 +33,14 @@ void fetch_set_timeout(double seconds)
 	fetch_timeout = seconds;
 }
 
-void fetch_abort(void)
+void io_abort(void)
 {
 	aborting = 1;
+}
+
+bool io_aborted(void)
+{
+	return aborting;
 }
 
 /* libcurl calls this often during a transfer; non-zero ends it. */

@@ -3,7 +3,7 @@
  *
  * SIGTERM stops gracefully: no new connections; requests in flight get
  * `grace` seconds to finish; then what is still running is cut short
- * (fetch_abort, and the lab's abort hook, which kills the simulator so
+ * (io_abort, and the lab's abort hook, which kills the simulator so
  * every fetch waiting on it fails at once) and the worker returns.
  * SIGINT cuts short at once.
  *
@@ -52,7 +52,7 @@ void server_on_abort(void (*hook)(void))
 /* Make whatever is in flight fail now.  Async-signal-safe. */
 static void abort_in_flight(void)
 {
-	fetch_abort();
+	io_abort();
 	if (abort_hook)
 		abort_hook();
 }

@@ -16,6 +16,8 @@
 #include "testlib.h"
 #include "util.h"
 
+static const char *const lab_names[] = { "lab1", "lab2", "lab3", "lab4" };
+
 /* A loopback listener that never accepts. */
 static int silent_listener(int *port)
 {
@@ -26,10 +28,75 @@ static int silent_listener(int *port)
 	return fd;
 }
 
+/* Wait up to `seconds` for a lab already signalled to exit; fail unless it
+ * exits by itself with status 0.  Returns the seconds it took. */
+static double expect_exit(struct tl_proc *p, double seconds)
+{
+	int status;
+	double took;
+	bool exited = tl_signal(p, 0, seconds, &status, &took);	/* 0: just wait */
+	close(p->out);
+	close(p->err);
+	ck_assert_msg(exited, "pid %d still ran %.1fs after the signal", (int)p->pid, seconds);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "pid %d ended with status 0x%x", (int)p->pid, status);
+	return took;
+}
+
 static void send_text(int fd, const char *text)
 {
 	ck_assert_int_eq(send(fd, text, strlen(text), MSG_NOSIGNAL), (ssize_t)strlen(text));
 }
+
+/* SIGTERM in the middle of a sync lab's reading a request: the client
+ * sends the rest within the grace period and gets its answer. */
+START_TEST(sigterm_lets_a_slow_client_finish_its_request_in_a_sync_lab)
+{
+	static const char *const args[] = { "-b", "127.0.0.1:0", "--delay-scale", "0.02",
+					    "--grace", "5", NULL };
+	const char *lab = lab_names[_i];
+	struct tl_proc p;
+	struct tl_reply r;
+
+	tl_start(&p, lab, args);
+	int fd = tl_connect(p.port);
+	send_text(fd, "GET /hello HTTP/1.1\r\n");
+	usleep(100000);			/* the lab now waits for the rest */
+	kill(p.pid, SIGTERM);
+	usleep(100000);
+	send_text(fd, "Host: 127.0.0.1\r\nConnection: close\r\n\r\n");
+	tl_read_reply(fd, 5, &r);
+	close(fd);
+	expect_exit(&p, 5);
+	ck_assert_msg(r.status == 200, "%s: the request being read at SIGTERM got %d: %s",
+		      lab, r.status, r.body);
+}
+END_TEST
+
+/* SIGINT does not wait for a slow client: the lab stops at once. */
+START_TEST(sigint_does_not_wait_for_a_slow_client)
+{
+	static const char *const args[] = { "-b", "127.0.0.1:0", "--delay-scale", "0.02",
+					    "--timeout", "10", NULL };
+	const char *lab = lab_names[_i];
+	struct tl_proc p;
+	int status;
+	double took;
+
+	tl_start(&p, lab, args);
+	int fd = tl_connect(p.port);
+	send_text(fd, "GET /hello HTTP/1.1\r\n");
+	usleep(100000);
+	bool exited = tl_signal(&p, SIGINT, 5, &status, &took);
+	close(fd);
+	close(p.out);
+	close(p.err);
+	/* the client would have had 10 s (--timeout) to send the rest */
+	ck_assert_msg(exited && took < 2.0, "%s took %.2fs to stop after SIGINT", lab, took);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "%s ended with status 0x%x after SIGINT", lab, status);
+}
+END_TEST
 
 /* ---- in this process: serve_sync, and signals raised inside a handler ---- */
 
@@ -81,6 +148,8 @@ int main(void)
 	Suite *s = suite_create("stop");
 	TCase *tc = tcase_create("stopping");
 	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, sigterm_lets_a_slow_client_finish_its_request_in_a_sync_lab, 0, 2);
+	tcase_add_loop_test(tc, sigint_does_not_wait_for_a_slow_client, 0, 4);
 	tcase_add_test(tc, signal_handlers_leave_errno_as_they_found_it);
 	suite_add_tcase(s, tc);
 	return tl_run_suite(s);
