@@ -1,6 +1,11 @@
 /*
- * Stopping a lab: what SIGTERM and SIGINT promise (server.h), and the
- * signal handlers that keep those promises.
+ * Stopping a lab: what SIGTERM and SIGINT promise (server.h) when a client
+ * is slow or an upstream never answers, and that the signal handlers leave
+ * errno as they found it.
+ *
+ * The upstream that never answers is a socket this test listens on and
+ * never accepts from: the kernel completes the connection, the lab sends
+ * its request, and nothing ever comes back.
  */
 #include <check.h>
 #include <errno.h>
@@ -18,7 +23,7 @@
 
 static const char *const lab_names[] = { "lab1", "lab2", "lab3", "lab4" };
 
-/* A loopback listener that never accepts. */
+/* A loopback listener that never accepts: an upstream that never answers. */
 static int silent_listener(int *port)
 {
 	char err[256];
@@ -26,6 +31,16 @@ static int silent_listener(int *port)
 	ck_assert_msg(fd >= 0, "%s", err);
 	*port = server_port(fd);
 	return fd;
+}
+
+/* A --urls file naming n URLs on the silent upstream; the caller unlinks it. */
+static void silent_urls(char *file, int port, int n)
+{
+	int fd = mkstemp(file);
+	ck_assert_msg(fd >= 0, "mkstemp: %s", strerror(errno));
+	for (int i = 0; i < n; i++)
+		dprintf(fd, "http://127.0.0.1:%d/never/%d\n", port, i);
+	close(fd);
 }
 
 /* Wait up to `seconds` for a lab already signalled to exit; fail unless it
@@ -98,6 +113,50 @@ START_TEST(sigint_does_not_wait_for_a_slow_client)
 }
 END_TEST
 
+/* Start lab on URLs that never answer, send /hello, SIGTERM it while the
+ * fetches hang; the answer the client got and how long the lab took. */
+static double sigterm_while_fetches_hang(const char *lab, const char *grace,
+					 struct tl_reply *r)
+{
+	char file[] = "/tmp/workerlab-stop-XXXXXX";
+	int port, up = silent_listener(&port);
+	silent_urls(file, port, 3);
+	const char *const args[] = { "-b", "127.0.0.1:0", "--urls", file,
+				     "--fetch-timeout", "60", "--grace", grace, NULL };
+	struct tl_proc p;
+	tl_start(&p, lab, args);
+	unlink(file);		/* read when the lab started */
+
+	int fd = tl_connect(p.port);
+	send_text(fd, "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+	usleep(200000);		/* the fetches are under way, and stuck */
+	double start = now();
+	kill(p.pid, SIGTERM);
+	tl_read_reply(fd, 20, r);
+	close(fd);
+	expect_exit(&p, 20);
+	close(up);
+	return now() - start;
+}
+
+/* After the grace period every fetch ends, even one whose upstream never
+ * says a word, and the client gets the JSON failure answer. */
+START_TEST(after_the_grace_period_fetches_stuck_on_a_silent_upstream_end)
+{
+	const char *lab = lab_names[_i];
+	struct tl_reply r;
+	double took = sigterm_while_fetches_hang(lab, "0.3", &r);
+	ck_assert_msg((r.status == 502 || r.status == 504) && strstr(r.body, "\"code\": 1"),
+		      "%s: the request cut short got %d%s: %s", lab, r.status,
+		      r.status ? "" : " (no answer)", r.body);
+	ck_assert_msg(strstr(r.body, "stopping"), "%s: the answer does not say the server "
+		      "is stopping: %s", lab, r.body);
+	/* the fetch timeout is 60 s: ending by itself it would take that long */
+	ck_assert_msg(took < 10 * 0.3 + 2, "%s took %.2fs to stop with a 0.3s grace period",
+		      lab, took);
+}
+END_TEST
+
 /* ---- in this process: serve_sync, and signals raised inside a handler ---- */
 
 static int errno_after[2];	/* errno after SIGALRM, after SIGINT */
@@ -150,6 +209,7 @@ int main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, sigterm_lets_a_slow_client_finish_its_request_in_a_sync_lab, 0, 2);
 	tcase_add_loop_test(tc, sigint_does_not_wait_for_a_slow_client, 0, 4);
+	tcase_add_loop_test(tc, after_the_grace_period_fetches_stuck_on_a_silent_upstream_end, 0, 4);
 	tcase_add_test(tc, signal_handlers_leave_errno_as_they_found_it);
 	suite_add_tcase(s, tc);
 	return tl_run_suite(s);
