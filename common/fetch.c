@@ -79,6 +79,31 @@ static void curl_once(void)
 	ready = true;
 }
 
+/* The hosts never fetched through a proxy: loopback (the simulator, a
+ * test's upstream) whatever http_proxy, https_proxy or ALL_PROXY say --
+ * a proxy elsewhere cannot reach this machine's 127.0.0.1 -- and whatever
+ * no_proxy (or NO_PROXY) lists, which CURLOPT_NOPROXY would otherwise
+ * override.  Real URLs still go through the proxy the user set. */
+static const char *no_proxy(void)
+{
+	static char *list;
+	const char *loopback = "localhost,127.0.0.0/8,::1";
+	if (list)
+		return list;
+	const char *user = getenv("no_proxy");
+	if (!user || !*user)
+		user = getenv("NO_PROXY");
+	if (!user || !*user)
+		return loopback;
+	if (strcmp(user, "*") == 0)
+		return "*";	/* libcurl takes "*" only alone: no proxy at all */
+	if (asprintf(&list, "%s,%s", loopback, user) < 0) {
+		list = NULL;
+		return loopback;
+	}
+	return list;
+}
+
 static CURL *easy_new(void)
 {
 	curl_once();
@@ -101,6 +126,7 @@ static void easy_setup(CURL *e, const char *url, struct fetch_result *r)
 	curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(fetch_timeout * 1000));
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "workerlab");
+	curl_easy_setopt(e, CURLOPT_NOPROXY, no_proxy());
 	curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, check_abort);
 }

@@ -1,7 +1,7 @@
 /*
  * Stopping a lab: what SIGTERM and SIGINT promise (server.h) when a client
  * is slow or an upstream never answers, and that the signal handlers leave
- * errno as they found it.
+ * errno as they found it.  Also: loopback fetches never go through a proxy.
  *
  * The upstream that never answers is a socket this test listens on and
  * never accepts from: the kernel completes the connection, the lab sends
@@ -23,7 +23,8 @@
 
 static const char *const lab_names[] = { "lab1", "lab2", "lab3", "lab4" };
 
-/* A loopback listener that never accepts: an upstream that never answers. */
+/* A loopback listener that never accepts: an upstream that never answers,
+ * or a proxy that would hold on to whatever connects to it. */
 static int silent_listener(int *port)
 {
 	char err[256];
@@ -31,6 +32,16 @@ static int silent_listener(int *port)
 	ck_assert_msg(fd >= 0, "%s", err);
 	*port = server_port(fd);
 	return fd;
+}
+
+/* Did anyone connect to a listener?  Takes the connection if so. */
+static bool anyone_connected(int listen_fd)
+{
+	int fd = accept(listen_fd, NULL, NULL);	/* non-blocking listener */
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
 }
 
 /* A --urls file naming n URLs on the silent upstream; the caller unlinks it. */
@@ -157,6 +168,36 @@ START_TEST(after_the_grace_period_fetches_stuck_on_a_silent_upstream_end)
 }
 END_TEST
 
+/* With every proxy variable pointing at a listener, loopback fetches still
+ * go straight to the simulator, and the "proxy" never sees a connection. */
+START_TEST(loopback_fetches_ignore_proxy_variables)
+{
+	static const char *const args[] = { "-b", "127.0.0.1:0", "--delay-scale", "0.02",
+					    "--fetch-timeout", "2", NULL };
+	static const char *const vars[] = { "http_proxy", "https_proxy", "ALL_PROXY",
+					    "all_proxy" };
+	const char *lab = lab_names[_i];
+	char proxy[64];
+	int port, listener = silent_listener(&port);
+	struct tl_proc p;
+	struct tl_reply r;
+
+	snprintf(proxy, sizeof proxy, "http://127.0.0.1:%d", port);
+	for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+		setenv(vars[i], proxy, 1);
+	tl_start(&p, lab, args);
+	for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+		unsetenv(vars[i]);
+	tl_get(p.port, "/hello", &r);
+	tl_stop(&p);
+	bool proxied = anyone_connected(listener);
+	close(listener);
+	ck_assert_msg(r.status == 200, "%s with http_proxy set: /hello got %d: %s", lab,
+		      r.status, r.body);
+	ck_assert_msg(!proxied, "%s sent a loopback fetch to the proxy", lab);
+}
+END_TEST
+
 /* ---- in this process: serve_sync, and signals raised inside a handler ---- */
 
 static int errno_after[2];	/* errno after SIGALRM, after SIGINT */
@@ -210,6 +251,7 @@ int main(void)
 	tcase_add_loop_test(tc, sigterm_lets_a_slow_client_finish_its_request_in_a_sync_lab, 0, 2);
 	tcase_add_loop_test(tc, sigint_does_not_wait_for_a_slow_client, 0, 4);
 	tcase_add_loop_test(tc, after_the_grace_period_fetches_stuck_on_a_silent_upstream_end, 0, 4);
+	tcase_add_loop_test(tc, loopback_fetches_ignore_proxy_variables, 0, 4);
 	tcase_add_test(tc, signal_handlers_leave_errno_as_they_found_it);
 	suite_add_tcase(s, tc);
 	return tl_run_suite(s);
