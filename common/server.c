@@ -68,6 +68,17 @@ static void accept_failed(void)
 
 /* ---- the sync worker ---- */
 
+/* Ring SIGALRM when `seconds` are over.  The microseconds come from one
+ * whole count, so they stay below a million (setitimer's EINVAL), and it
+ * is rounded up so that a tiny grace never arms a zero (disarmed) timer. */
+static int arm_grace_timer(double seconds)
+{
+	long long us = (long long)(seconds * 1e6) + 1;
+	struct itimerval t = { .it_value = { (time_t)(us / 1000000),
+					     (suseconds_t)(us % 1000000) } };
+	return setitimer(ITIMER_REAL, &t, NULL);
+}
+
 /* Both handlers save and restore errno: they interrupt code that may be
  * about to read it (read() said EAGAIN, say), and the system calls they make
  * -- the abort hook's kill() of a simulator already gone -- would change it. */
@@ -84,13 +95,9 @@ static void sync_on_stop(int sig)
 	int saved = errno;
 	stopping = sig;
 	shutdown(sync_listen_fd, SHUT_RDWR);	/* wakes the poll for accept */
-	if (sig == SIGINT) {
+	/* A grace period that cannot be timed would never end: none, then. */
+	if (sig == SIGINT || arm_grace_timer(grace) != 0)
 		abort_in_flight();
-	} else {
-		struct itimerval t = { .it_value = { (time_t)grace,
-			(suseconds_t)((grace - (time_t)grace) * 1e6) + 1 } };
-		setitimer(ITIMER_REAL, &t, NULL);
-	}
 	errno = saved;
 }
 
@@ -112,6 +119,10 @@ int serve_sync(int listen_fd, http_handler *handler)
 		else if (!stopping)
 			accept_failed();
 	}
+	/* Done: the grace period must not end later, while the lab is
+	 * stopping the simulator (its abort hook would kill it again). */
+	struct itimerval off = { 0 };
+	setitimer(ITIMER_REAL, &off, NULL);
 	return 0;
 }
 

@@ -1,7 +1,8 @@
 /*
  * Stopping a lab: what SIGTERM and SIGINT promise (server.h) when a client
- * is slow or an upstream never answers, and that the signal handlers leave
- * errno as they found it.  Also: loopback fetches never go through a proxy.
+ * is slow, when an upstream never answers, when the grace period is an odd
+ * number; that loopback fetches never go through a proxy; and that the
+ * signal handlers leave errno as they found it.
  *
  * The upstream that never answers is a socket this test listens on and
  * never accepts from: the kernel completes the connection, the lab sends
@@ -168,6 +169,19 @@ START_TEST(after_the_grace_period_fetches_stuck_on_a_silent_upstream_end)
 }
 END_TEST
 
+/* A grace period whose microseconds round up to a whole second still ends. */
+START_TEST(a_grace_period_just_under_a_second_ends)
+{
+	const char *lab = lab_names[_i];
+	struct tl_reply r;
+	double took = sigterm_while_fetches_hang(lab, "0.9999999", &r);
+	ck_assert_msg(r.status == 502 || r.status == 504, "%s: the request cut short got %d: %s",
+		      lab, r.status, r.body);
+	ck_assert_msg(took >= 0.9 && took < 10, "%s took %.2fs to stop with a 1s grace period",
+		      lab, took);
+}
+END_TEST
+
 /* With every proxy variable pointing at a listener, loopback fetches still
  * go straight to the simulator, and the "proxy" never sees a connection. */
 START_TEST(loopback_fetches_ignore_proxy_variables)
@@ -243,6 +257,47 @@ START_TEST(signal_handlers_leave_errno_as_they_found_it)
 }
 END_TEST
 
+static volatile sig_atomic_t hook_calls;
+
+static void count_calls(void)
+{
+	hook_calls++;
+}
+
+static void raise_sigterm(const struct http_request *req, struct http_response *res)
+{
+	(void)req;
+	raise(SIGTERM);		/* this request is in flight: it gets the grace period */
+	http_printf(res, "raised\n");
+}
+
+/* Once serve_sync has returned, its grace period must not end any more:
+ * the lab is then stopping its simulator, and an abort hook run at that
+ * moment would kill the simulator's pid after it was reaped -- a pid the
+ * system may have given to another process. */
+START_TEST(no_grace_period_ends_after_the_sync_worker_returns)
+{
+	int port, listener = silent_listener(&port);
+	struct tl_reply r;
+	int client = tl_connect(port);
+
+	send_text(client, "GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
+	server_set_grace(1.0);
+	server_on_abort(count_calls);
+	ck_assert_int_eq(serve_sync(listener, raise_sigterm), 0);
+	ck_assert_msg(hook_calls == 0, "the request finished, yet the grace period ended");
+	double end = now() + 3.0;	/* three grace periods */
+	while (now() < end)
+		usleep(10000);
+	tl_read_reply(client, 5, &r);
+	close(client);
+	close(listener);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_msg(hook_calls == 0, "the grace period ended %d time(s) after "
+		      "serve_sync returned", (int)hook_calls);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("stop");
@@ -251,8 +306,10 @@ int main(void)
 	tcase_add_loop_test(tc, sigterm_lets_a_slow_client_finish_its_request_in_a_sync_lab, 0, 2);
 	tcase_add_loop_test(tc, sigint_does_not_wait_for_a_slow_client, 0, 4);
 	tcase_add_loop_test(tc, after_the_grace_period_fetches_stuck_on_a_silent_upstream_end, 0, 4);
+	tcase_add_loop_test(tc, a_grace_period_just_under_a_second_ends, 0, 2);
 	tcase_add_loop_test(tc, loopback_fetches_ignore_proxy_variables, 0, 4);
 	tcase_add_test(tc, signal_handlers_leave_errno_as_they_found_it);
+	tcase_add_test(tc, no_grace_period_ends_after_the_sync_worker_returns);
 	suite_add_tcase(s, tc);
 	return tl_run_suite(s);
 }
