@@ -30,7 +30,7 @@
 #include "io.h"
 #include "util.h"
 
-enum { MAX_IDLE_CONNECTIONS = 64 };
+enum { MAX_CACHED_CONNECTIONS = 64 };	/* CURLMOPT_MAXCONNECTS: see multi_init */
 
 static double fetch_timeout = 10;
 static volatile sig_atomic_t aborting;
@@ -292,9 +292,14 @@ static void multi_init(void)
 		die("fetch: curl_multi_init failed");
 	curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
 	curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-	/* Keep a bounded number of idle connections: enough to reuse one per
-	 * URL of a few requests at once, never one per request ever made. */
-	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)MAX_IDLE_CONNECTIONS);
+	/* Bound the connection cache, so it never keeps one connection per
+	 * request ever made.  libcurl 7.88 counts every connection in it
+	 * against this limit, busy ones too: when a transfer ends with more
+	 * than 64 open, the oldest idle one is closed.  So after a burst at
+	 * most 64 stay open for reuse; and while more than 64 transfers run
+	 * at once, each one that ends closes an idle connection -- its own,
+	 * when no other is idle -- so reuse drops just when load is highest. */
+	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)MAX_CACHED_CONNECTIONS);
 	ev_timer_init(&multi_timer, on_timeout, 0, 0);
 	ev_async_init(&abort_async, on_abort);
 	ev_async_start(fiber_loop(), &abort_async);
