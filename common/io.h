@@ -68,8 +68,9 @@ void fetch_set_timeout(double seconds);
 /* Cut short whatever is in flight, for good: a server that must stop now.
  * From then on a blocking wait ends with EINTR (one under way ends when a
  * signal interrupts it: call this from the signal's handler); fetches in
- * progress end -- cooperative ones on the hub's next turn, blocking ones at
- * libcurl's next progress check, within about a second -- and new ones fail
+ * progress end -- cooperative ones on the hub's next turn, a blocking one
+ * when libcurl next runs its progress callback (at once when the signal
+ * whose handler calls this interrupts libcurl's wait) -- and new ones fail
  * at once, all with the error "the server is stopping".
  * Async-signal-safe. */
 void io_abort(void);
