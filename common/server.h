@@ -49,8 +49,9 @@ void server_set_timeout(double seconds);
  * (default 0.5). */
 void server_set_grace(double seconds);
 
-/* Run hook (async-signal-safe code only) when requests in flight must be
- * cut short: at SIGINT, or when SIGTERM's grace period is over. */
+/* Run hook when requests in flight must be cut short: at SIGINT, or when
+ * SIGTERM's grace period is over.  It runs in a signal handler, in both
+ * workers: async-signal-safe code only. */
 void server_on_abort(void (*hook)(void));
 
 #endif
