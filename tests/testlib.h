@@ -75,7 +75,7 @@ struct tl_reply {
 	char head[2048];
 	char body[8192];
 	bool closed;		/* the server closed the connection */
-	double seconds;		/* from send to the end of the answer */
+	double seconds;		/* tl_raw, tl_get: from before connecting to the end */
 };
 
 /* Send raw bytes on a new connection and read until the server closes it
