@@ -11,6 +11,13 @@
  * and finished ones put their fiber on the ready queue (check_done).  No
  * fiber ever runs inside a curl callback.  The multi handle keeps the
  * connection cache, so connections are reused here too.
+ *
+ * io_abort() lives here because fetches are what it mostly ends.  Blocking,
+ * libcurl notices it in the progress callback.  Cooperative, that callback
+ * would run only when a transfer's socket or timer fires -- never, for an
+ * upstream that says nothing -- so io_abort() also wakes the hub (an
+ * ev_async, safe from a signal handler) and the hub ends every transfer in
+ * flight itself.
  */
 #include <curl/curl.h>
 #include <ev.h>
@@ -23,7 +30,7 @@
 #include "io.h"
 #include "util.h"
 
-enum { MAX_IDLE_CONNECTIONS = 64 };
+enum { MAX_CACHED_CONNECTIONS = 64 };	/* CURLMOPT_MAXCONNECTS: see multi_init */
 
 static double fetch_timeout = 10;
 static volatile sig_atomic_t aborting;
@@ -33,9 +40,19 @@ void fetch_set_timeout(double seconds)
 	fetch_timeout = seconds;
 }
 
-void fetch_abort(void)
+static struct ev_loop *hub_loop;	/* set once the cooperative side is in use */
+static ev_async abort_async;
+
+void io_abort(void)
 {
 	aborting = 1;
+	if (hub_loop)
+		ev_async_send(hub_loop, &abort_async);
+}
+
+bool io_aborted(void)
+{
+	return aborting;
 }
 
 /* libcurl calls this often during a transfer; non-zero ends it. */
@@ -62,6 +79,31 @@ static void curl_once(void)
 	ready = true;
 }
 
+/* The hosts never fetched through a proxy: loopback (the simulator, a
+ * test's upstream) whatever http_proxy, https_proxy or ALL_PROXY say --
+ * a proxy elsewhere cannot reach this machine's 127.0.0.1 -- and whatever
+ * no_proxy (or NO_PROXY) lists, which CURLOPT_NOPROXY would otherwise
+ * override.  Real URLs still go through the proxy the user set. */
+static const char *no_proxy(void)
+{
+	static char *list;
+	const char *loopback = "localhost,127.0.0.0/8,::1";
+	if (list)
+		return list;
+	const char *user = getenv("no_proxy");
+	if (!user || !*user)
+		user = getenv("NO_PROXY");
+	if (!user || !*user)
+		return loopback;
+	if (strcmp(user, "*") == 0)
+		return "*";	/* libcurl takes "*" only alone: no proxy at all */
+	if (asprintf(&list, "%s,%s", loopback, user) < 0) {
+		list = NULL;
+		return loopback;
+	}
+	return list;
+}
+
 static CURL *easy_new(void)
 {
 	curl_once();
@@ -84,6 +126,7 @@ static void easy_setup(CURL *e, const char *url, struct fetch_result *r)
 	curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(fetch_timeout * 1000));
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "workerlab");
+	curl_easy_setopt(e, CURLOPT_NOPROXY, no_proxy());
 	curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, check_abort);
 }
@@ -121,7 +164,9 @@ struct transfer {		/* lives on the fetching fiber's stack */
 	fiber *f;
 	bool done;
 	CURLcode rc;
+	struct transfer *prev, *next;	/* in flight, for on_abort */
 };
+static struct transfer *in_flight;
 
 static CURLM *multi;
 static ev_timer multi_timer;
@@ -160,6 +205,39 @@ static void on_timeout(struct ev_loop *l, ev_timer *w, int revents)
 	int running;
 	curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	check_done();
+}
+
+/* io_abort() was called: end every transfer still in flight now, whether
+ * or not libcurl would ever call us back for it.  Each fiber then takes its
+ * handle out of the multi, as after any other end. */
+static void on_abort(struct ev_loop *l, ev_async *w, int revents)
+{
+	(void)l, (void)w, (void)revents;
+	for (struct transfer *t = in_flight; t; t = t->next) {
+		if (!t->done) {
+			t->rc = CURLE_ABORTED_BY_CALLBACK;
+			t->done = true;
+			fiber_wake(t->f);
+		}
+	}
+}
+
+static void in_flight_add(struct transfer *t)
+{
+	t->next = in_flight;
+	if (in_flight)
+		in_flight->prev = t;
+	in_flight = t;
+}
+
+static void in_flight_remove(struct transfer *t)
+{
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		in_flight = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
 }
 
 /* libcurl: "watch socket s for `what`" (or stop watching it). */
@@ -214,10 +292,19 @@ static void multi_init(void)
 		die("fetch: curl_multi_init failed");
 	curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
 	curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-	/* Keep a bounded number of idle connections: enough to reuse one per
-	 * URL of a few requests at once, never one per request ever made. */
-	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)MAX_IDLE_CONNECTIONS);
+	/* Bound the connection cache, so it never keeps one connection per
+	 * request ever made.  libcurl 7.88 counts every connection in it
+	 * against this limit, busy ones too: when a transfer ends with more
+	 * than 64 open, the oldest idle one is closed.  So after a burst at
+	 * most 64 stay open for reuse; and while more than 64 transfers run
+	 * at once, each one that ends closes an idle connection -- its own,
+	 * when no other is idle -- so reuse drops just when load is highest. */
+	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)MAX_CACHED_CONNECTIONS);
 	ev_timer_init(&multi_timer, on_timeout, 0, 0);
+	ev_async_init(&abort_async, on_abort);
+	ev_async_start(fiber_loop(), &abort_async);
+	ev_unref(fiber_loop());	/* it alone must not keep the hub waiting */
+	hub_loop = fiber_loop();
 }
 
 static int fetch_cooperative(const char *url, struct fetch_result *r)
@@ -231,8 +318,10 @@ static int fetch_cooperative(const char *url, struct fetch_result *r)
 	CURLMcode mc = curl_multi_add_handle(multi, e);
 	if (mc != CURLM_OK)
 		die("fetch: curl_multi_add_handle: %s", curl_multi_strerror(mc));
+	in_flight_add(&t);
 	while (!t.done)
 		fiber_suspend("fetch");
+	in_flight_remove(&t);
 	curl_multi_remove_handle(multi, e);
 	int status = easy_finish(e, t.rc, r);
 	if (nidle < (int)(sizeof idle / sizeof idle[0]))

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,24 +36,59 @@ static double time_left(double deadline)
 	return left > 0 ? left : 0;
 }
 
+/* Seconds as a timespec; tv_nsec stays below a billion whatever the
+ * rounding, as nanosleep() and ppoll() require. */
+static struct timespec timespec_of(double seconds)
+{
+	long long ns = (long long)(seconds * 1e9);
+	return (struct timespec){ (time_t)(ns / 1000000000),
+				  (long)(ns % 1000000000) };
+}
+
+/* One poll() on fd: 1 ready, 0 timeout, -1 errno (EINTR: a signal came, or
+ * io_abort() had been called).  Signals are blocked while the abort flag
+ * is read and let in only inside ppoll(), so a handler that calls
+ * io_abort() just after the check still interrupts the wait, instead of
+ * leaving it to run to its deadline. */
 static int poll_wait(int fd, int events, double timeout)
 {
 	struct pollfd p = { .fd = fd };
 	p.events = (events & FIBER_READ ? POLLIN : 0) |
 		   (events & FIBER_WRITE ? POLLOUT : 0);
-	int n = poll(&p, 1, timeout < 0 ? -1 : (int)(timeout * 1000 + 0.5));
-	return n < 0 ? -1 : n > 0;	/* poll sets EINTR itself */
+	struct timespec ts = timespec_of(timeout);
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	int n = -1;
+	errno = EINTR;
+	if (!io_aborted())
+		n = ppoll(&p, 1, timeout < 0 ? NULL : &ts, &old);
+	int saved = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	errno = saved;
+	return n < 0 ? -1 : n > 0;
 }
 
 int io_wait(int fd, int events, double deadline)
 {
-	double timeout = time_left(deadline);
-	int r = patched ? fiber_wait_fd(fd, events, timeout)
-			: poll_wait(fd, events, timeout);
-	if (r == 1)
-		return 1;
-	errno = r == 0 ? ETIMEDOUT : EINTR;
-	return -1;
+	for (;;) {
+		double timeout = time_left(deadline);
+		int r = patched ? fiber_wait_fd(fd, events, timeout)
+				: poll_wait(fd, events, timeout);
+		if (r >= 0) {
+			if (r == 0)
+				errno = ETIMEDOUT;
+			return r ? 1 : -1;
+		}
+		if (patched) {	/* fiber_wake(): its waker wants it to end */
+			errno = EINTR;
+			return -1;
+		}
+		/* A signal that does not cut IO short -- SIGTERM's grace
+		 * period, say -- must not drop the request: wait on. */
+		if (errno != EINTR || io_aborted())
+			return -1;
+	}
 }
 
 static bool would_block(void)
@@ -108,7 +144,6 @@ void io_sleep(double seconds)
 		fiber_sleep(seconds);
 		return;
 	}
-	struct timespec ts = { (time_t)seconds,
-			       (long)((seconds - (time_t)seconds) * 1e9) };
+	struct timespec ts = timespec_of(seconds);
 	nanosleep(&ts, NULL);
 }

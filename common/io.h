@@ -17,7 +17,10 @@
  *
  * Deadlines are absolute times on now()'s clock; IO_FOREVER means none.
  * Errors come back as -1 with errno set: ETIMEDOUT when the deadline passed,
- * EINTR when a signal or fiber_wake() ended the wait.
+ * EINTR when fiber_wake() ended a cooperative wait, or when io_abort() has
+ * been called.  A signal alone does not end a blocking wait: the wait goes
+ * on, so that a server told to stop gently (SIGTERM) still finishes the
+ * request it is reading or answering.
  */
 #ifndef IO_H
 #define IO_H
@@ -62,8 +65,17 @@ int fetch(const char *url, struct fetch_result *r);
 /* Seconds one fetch may take in all (default 10). */
 void fetch_set_timeout(double seconds);
 
-/* From now on, fetches in progress end soon and new ones fail at once, with
- * the error "the server is stopping".  Async-signal-safe. */
-void fetch_abort(void);
+/* Cut short whatever is in flight, for good: a server that must stop now.
+ * From then on a blocking wait ends with EINTR (one under way ends when a
+ * signal interrupts it: call this from the signal's handler); fetches in
+ * progress end -- cooperative ones on the hub's next turn, a blocking one
+ * when libcurl next runs its progress callback (at once when the signal
+ * whose handler calls this interrupts libcurl's wait) -- and new ones fail
+ * at once, all with the error "the server is stopping".
+ * Async-signal-safe. */
+void io_abort(void);
+
+/* Has io_abort() been called?  Async-signal-safe. */
+bool io_aborted(void);
 
 #endif

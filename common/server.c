@@ -1,20 +1,21 @@
 /*
  * server.c: the sync and the evented worker, and how they stop.
  *
- * SIGTERM stops gracefully: no new connections; requests in flight get
- * `grace` seconds to finish; then what is still running is cut short
- * (fetch_abort, and the lab's abort hook, which kills the simulator so
- * every fetch waiting on it fails at once) and the worker returns.
- * SIGINT cuts short at once.
+ * A stop reaches both workers the same way: one plain signal handler,
+ * on_signal, for SIGTERM, SIGINT and SIGALRM.  It shuts the listening
+ * socket down, so the wait for the next connection ends -- a poll() in the
+ * sync worker, the hub's libev loop in the evented one -- even when the
+ * signal came just before that wait began.  SIGTERM arms the grace timer;
+ * SIGINT, and SIGALRM when the grace period is over, cut short what is in
+ * flight: io_abort() (blocking waits end, every fetch fails, cooperative
+ * ones through the hub) and the lab's abort hook (it kills the simulator).
+ * All of it is async-signal-safe, so it may run in the middle of anything.
  *
- * The sync worker learns of the signal in a plain handler, which also shuts
- * the listening socket down: the poll() for the next connection returns
- * then, even if the signal came just before the poll began.  The evented
- * worker's waits happen inside libev, so there the signal arrives as an
- * ev_signal watcher on the hub.
+ * After its accept loop the sync worker has nothing left: it served its
+ * one connection to the end.  The evented worker then lets its connections
+ * finish (finish_connections).  Both disarm the timer before returning.
  */
 #include <errno.h>
-#include <ev.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,7 @@ enum { MAX_CONNECTIONS = 4096 };	/* evented: beyond this, clients queue */
 static volatile sig_atomic_t stopping;	/* 0, SIGTERM or SIGINT */
 static void (*abort_hook)(void);
 static double timeout = 5, grace = 0.5;
-static int sync_listen_fd = -1;
+static volatile sig_atomic_t stop_listen_fd = -1;
 
 void server_set_timeout(double seconds)
 {
@@ -49,12 +50,73 @@ void server_on_abort(void (*hook)(void))
 	abort_hook = hook;
 }
 
+/* ---- stopping, the same in both workers ---- */
+
+/* Ring SIGALRM when `seconds` are over, or stop the timer (0).  The
+ * microseconds come from one whole count, so they stay below a million
+ * (setitimer's EINVAL), and a grace is rounded up so that a tiny one never
+ * arms a zero timer, which would mean no timer at all. */
+static int set_grace_timer(double seconds)
+{
+	long long us = seconds > 0 ? (long long)(seconds * 1e6) + 1 : 0;
+	struct itimerval t = { .it_value = { (time_t)(us / 1000000),
+					     (suseconds_t)(us % 1000000) } };
+	return setitimer(ITIMER_REAL, &t, NULL);
+}
+
 /* Make whatever is in flight fail now.  Async-signal-safe. */
 static void abort_in_flight(void)
 {
-	fetch_abort();
+	io_abort();
 	if (abort_hook)
 		abort_hook();
+}
+
+/* SIGTERM, SIGINT or SIGALRM.  It saves and restores errno: it interrupts
+ * code that may be about to read it (read() said EAGAIN, say), and the
+ * calls it makes -- the hook's kill() of a simulator already gone -- would
+ * change it.  The other two signals are blocked while it runs. */
+static void on_signal(int sig)
+{
+	int saved = errno;
+	shutdown(stop_listen_fd, SHUT_RDWR);	/* ends the wait for accept */
+	if (sig == SIGTERM) {
+		/* A second SIGTERM does not stretch the grace period; one that
+		 * cannot be timed would never end: none, then. */
+		if (!stopping) {
+			stopping = SIGTERM;
+			if (set_grace_timer(grace) != 0)
+				abort_in_flight();
+		}
+	} else {		/* SIGINT, or the grace period is over */
+		stopping = SIGINT;
+		abort_in_flight();
+	}
+	errno = saved;
+}
+
+/* Without SA_RESTART: io_wait decides itself whether a wait goes on. */
+static void catch_stop_signals(int listen_fd)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, SIGTERM);
+	sigaddset(&sa.sa_mask, SIGINT);
+	sigaddset(&sa.sa_mask, SIGALRM);
+	stop_listen_fd = listen_fd;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGALRM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* The worker is done: the grace period must not end later, while the lab
+ * stops the simulator (the abort hook would kill its pid once more), and a
+ * late signal must not shut down a socket that took the listener's fd. */
+static void stop_catching(void)
+{
+	set_grace_timer(0);
+	stop_listen_fd = -1;
 }
 
 /* accept() failed: when the process is out of fds (EMFILE), wait a moment
@@ -68,36 +130,9 @@ static void accept_failed(void)
 
 /* ---- the sync worker ---- */
 
-static void sync_on_alarm(int sig)
-{
-	(void)sig;
-	abort_in_flight();	/* the grace period is over */
-}
-
-static void sync_on_stop(int sig)
-{
-	stopping = sig;
-	shutdown(sync_listen_fd, SHUT_RDWR);	/* wakes the poll for accept */
-	if (sig == SIGINT) {
-		abort_in_flight();
-	} else {
-		struct itimerval t = { .it_value = { (time_t)grace,
-			(suseconds_t)((grace - (time_t)grace) * 1e6) + 1 } };
-		setitimer(ITIMER_REAL, &t, NULL);
-	}
-}
-
 int serve_sync(int listen_fd, http_handler *handler)
 {
-	struct sigaction sa = { .sa_handler = sync_on_stop };	/* no SA_RESTART */
-	sigemptyset(&sa.sa_mask);
-	sync_listen_fd = listen_fd;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sa.sa_handler = sync_on_alarm;
-	sigaction(SIGALRM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-
+	catch_stop_signals(listen_fd);
 	while (!stopping) {
 		int fd = io_accept(listen_fd);
 		if (fd >= 0)
@@ -105,6 +140,7 @@ int serve_sync(int listen_fd, http_handler *handler)
 		else if (!stopping)
 			accept_failed();
 	}
+	stop_catching();
 	return 0;
 }
 
@@ -162,43 +198,27 @@ static void wait_for_connections(double seconds)
 		fiber_sleep(0.01);
 }
 
-/* Stop reading from every connection: one waiting for a request sees the
- * end of its input and closes; one in the middle of a request finishes it
- * (its answer can still be written).  After the grace period, cut short
- * what is left: fetches fail, and every wait (a sleep, say) is ended. */
+/* After the accept loop: stop reading from every connection -- one
+ * waiting for a request sees the end of its input and closes; one whose
+ * request has arrived goes on -- and let them end, until the grace period
+ * is over (at once after SIGINT).  Then what is left is cut short: its
+ * fetches have failed, its waits are ended here, and it gets 0.3 s to
+ * write what it has. */
 static void finish_connections(void)
 {
 	for (struct connection *c = live; c; c = c->next)
 		shutdown(c->fd, SHUT_RD);
-	if (stopping == SIGTERM)
-		wait_for_connections(grace);
-	abort_in_flight();
+	while (live && !io_aborted())
+		fiber_sleep(0.01);
 	for (struct connection *c = live; c; c = c->next)
 		fiber_wake(c->fiber);
 	wait_for_connections(0.3);
 }
 
-static fiber *acceptor;
-
-static void evented_on_stop(struct ev_loop *loop, ev_signal *w, int revents)
-{
-	(void)loop, (void)revents;
-	stopping = w->signum;
-	fiber_wake(acceptor);	/* its wait in io_accept returns EINTR */
-}
-
 int serve_evented(int listen_fd, http_handler *handler)
 {
-	static ev_signal sigint, sigterm;
-
 	io_patch();		/* gevent's monkey.patch_all() */
-	signal(SIGPIPE, SIG_IGN);
-	acceptor = fiber_self();
-	ev_signal_init(&sigint, evented_on_stop, SIGINT);
-	ev_signal_init(&sigterm, evented_on_stop, SIGTERM);
-	ev_signal_start(fiber_loop(), &sigint);
-	ev_signal_start(fiber_loop(), &sigterm);
-
+	catch_stop_signals(listen_fd);
 	while (!stopping) {
 		if (nlive >= MAX_CONNECTIONS) {
 			fiber_sleep(0.01);	/* let some finish first */
@@ -213,5 +233,6 @@ int serve_evented(int listen_fd, http_handler *handler)
 		}
 	}
 	finish_connections();
+	stop_catching();
 	return 0;
 }

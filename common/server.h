@@ -11,8 +11,19 @@
  * connection in a fiber of its own, with keep-alive.
  *
  * Both answer with http_serve_connection() and return 0 once SIGINT or
- * SIGTERM arrives.  SIGTERM lets requests in flight finish for a grace
- * period; SIGINT ends them at once.  Neither lets SIGPIPE end the process.
+ * SIGTERM arrives; neither lets SIGPIPE end the process.  At the signal
+ * they stop accepting: connections not accepted yet are never served.
+ * SIGTERM then gives the connections in flight a grace period:
+ *   - sync: the one connection being served goes on as if nothing had
+ *     happened -- its request may still be arriving -- and is answered;
+ *   - evented: a connection whose request has arrived goes on and is
+ *     answered; one still waiting for a request, or for the rest of one,
+ *     reads the end of its input and is closed without an answer.
+ * When the grace period is over, or at once on SIGINT, what is left is cut
+ * short (io_abort() and the abort hook): downloads fail with "the server
+ * is stopping", so /hello still answers, with 502 and code 1; a connection
+ * still waiting on its client is closed without an answer.  The evented
+ * worker then gives connections 0.3 s to write what they have.
  */
 #ifndef SERVER_H
 #define SERVER_H
@@ -38,8 +49,9 @@ void server_set_timeout(double seconds);
  * (default 0.5). */
 void server_set_grace(double seconds);
 
-/* Run hook (async-signal-safe code only) when requests in flight must be
- * cut short: at SIGINT, or when SIGTERM's grace period is over. */
+/* Run hook when requests in flight must be cut short: at SIGINT, or when
+ * SIGTERM's grace period is over.  It runs in a signal handler, in both
+ * workers: async-signal-safe code only. */
 void server_on_abort(void (*hook)(void));
 
 #endif

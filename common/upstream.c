@@ -28,7 +28,7 @@ static const struct {
 };
 
 static double scale = 1.0;
-static pid_t child;
+static volatile pid_t child;	/* read by upstream_kill() in signal handlers */
 
 /* The profile delay of a path, in seconds before scaling, or -1. */
 static double profile_delay(const char *path)
@@ -159,10 +159,12 @@ void upstream_kill(void)
 
 void upstream_stop(void)
 {
-	if (child <= 0)
+	pid_t pid = child;
+	if (pid <= 0)
 		return;
-	upstream_kill();
-	while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+	child = 0;	/* first: a handler's upstream_kill() must never reach
+			 * this pid once it is reaped, and maybe reused */
+	kill(pid, SIGKILL);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 		;
-	child = 0;
 }
