@@ -515,6 +515,7 @@ START_TEST(a_client_still_sending_a_refused_body_reads_its_413)
 	struct tl_reply r;
 	char head[256];
 	const struct target *t = start(_i, &p);
+	double since = now();
 	int fd = tl_connect(p.port);
 	snprintf(head, sizeof head, "POST %s HTTP/1.1\r\n" HOST CLOSE
 		 "Content-Length: 100000000\r\n\r\n", t->good);
@@ -533,7 +534,7 @@ START_TEST(a_client_still_sending_a_refused_body_reads_its_413)
 			      sent < 0 ? strerror(errno) : "a short send");
 		usleep(2000);
 	}
-	tl_read_reply(fd, 3, &r);
+	tl_read_reply(fd, since, 3, &r);
 	ck_assert_msg(r.status == 413 && r.closed, "%s: after sending 256 KiB of a "
 		      "refused body, expected to read the 413 and the end; got %s",
 		      t->name, described(&r));
@@ -560,9 +561,10 @@ START_TEST(a_pipelined_tail_the_server_will_not_read_ends_in_an_orderly_close)
 	while (n < 16384)
 		n += snprintf(req + n, sizeof req - (size_t)n,
 			      "GET %s HTTP/1.1\r\n" HOST "\r\n", t->good);
+	double since = now();
 	int fd = tl_connect(p.port);
 	ck_assert_int_eq(send(fd, req, (size_t)n, MSG_NOSIGNAL), n);
-	tl_read_reply(fd, t->timeout + 2, &r);
+	tl_read_reply(fd, since, t->timeout + 2, &r);
 	ck_assert_msg(r.status == 200 && r.closed, "%s: a good request, a bad one and "
 		      "16 KiB more: expected 200 first, then the end; got %s", t->name,
 		      described(&r));

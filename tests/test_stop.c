@@ -246,7 +246,7 @@ START_TEST(signal_handlers_leave_errno_as_they_found_it)
 	double since = now();
 	int client = tl_connect(port);
 
-	send_text(client, "GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
+	send_text(client, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
 	server_on_abort(failing_hook);
 	ck_assert_int_eq(serve_sync(listener, raise_signals), 0);	/* SIGINT ends it */
 	tl_read_reply(client, since, 5, &r);
@@ -285,7 +285,7 @@ START_TEST(no_grace_period_ends_after_the_sync_worker_returns)
 	double since = now();
 	int client = tl_connect(port);
 
-	send_text(client, "GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
+	send_text(client, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
 	server_set_grace(1.0);
 	server_on_abort(count_calls);
 	ck_assert_int_eq(serve_sync(listener, raise_sigterm), 0);
