@@ -2,6 +2,7 @@
  * upstream.c: the simulator's handler and its child process.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include "io.h"
 #include "server.h"
 #include "upstream.h"
+#include "util.h"
 
 static const struct {
 	const char *path;
@@ -121,6 +123,58 @@ int upstream_serve(int listen_fd, double delay_scale)
 	return serve_evented(listen_fd, handle);
 }
 
+/* Say on stderr how the simulator ended; the keeper is about to restart it. */
+static void report_death(pid_t pid, int status, int port)
+{
+	char how[64];
+	if (WIFSIGNALED(status))
+		snprintf(how, sizeof how, "was killed by signal %d", WTERMSIG(status));
+	else
+		snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(status));
+	fprintf(stderr, "upstream: the simulator (pid %d) %s; starting a new one "
+		"on the same port, %d\n", (int)pid, how, port);
+}
+
+/*
+ * The lab's child: it keeps the simulator alive, as gunicorn's arbiter
+ * keeps its workers.  It holds the listening socket and runs the simulator
+ * in a process of its own on it; when that one dies -- killed by a curious
+ * student, say -- it says so and starts another on the same socket.  The
+ * lab's URLs stay right, and connections made in between wait in the
+ * listen backlog instead of being refused.  One that dies within a second
+ * of starting is restarted a second later, not in a tight loop.
+ */
+static _Noreturn void keep_serving(int fd, double delay_scale, int ready)
+{
+	pid_t keeper = getpid();
+	for (;;) {
+		double born = now();
+		pid_t sim = fork();
+		if (sim == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);	/* dies with the keeper */
+			if (getppid() != keeper)
+				_exit(0);
+			if (ready >= 0)
+				close(ready);	/* the lab waits for its end */
+			_exit(upstream_serve(fd, delay_scale));
+		}
+		int status = 0;
+		if (ready >= 0) {	/* the lab may go on: the simulator is there */
+			close(ready);
+			ready = -1;
+		}
+		if (sim < 0)
+			perror("upstream: fork");
+		else
+			while (waitpid(sim, &status, 0) < 0 && errno == EINTR)
+				;
+		if (sim > 0)
+			report_death(sim, status, server_port(fd));
+		if (now() - born < 1)
+			sleep(1);
+	}
+}
+
 int upstream_spawn(double delay_scale)
 {
 	char err[256];
@@ -129,28 +183,41 @@ int upstream_spawn(double delay_scale)
 		fprintf(stderr, "upstream: %s\n", err);
 		return -1;
 	}
-	int port = server_port(fd);
+	int port = server_port(fd), ready[2];
 	pid_t parent = getpid();
-	fflush(NULL);		/* nothing buffered may be written twice */
-	child = fork();
-	if (child < 0) {
-		perror("upstream: fork");
+	if (pipe2(ready, O_CLOEXEC) != 0) {
+		perror("upstream: pipe");
 		close(fd);
 		return -1;
 	}
+	fflush(NULL);		/* nothing buffered may be written twice */
+	child = fork();
 	if (child == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)	/* the parent died before prctl */
 			_exit(0);
-		_exit(upstream_serve(fd, delay_scale));
+		close(ready[0]);
+		keep_serving(fd, delay_scale, ready[1]);
 	}
 	close(fd);
+	close(ready[1]);
+	/* Return once the simulator's process exists (the keeper closes its
+	 * end then), so whoever looks at our children sees the whole tree. */
+	char c;
+	while (child > 0 && read(ready[0], &c, 1) < 0 && errno == EINTR)
+		;
+	close(ready[0]);
+	if (child < 0) {
+		perror("upstream: fork");
+		return -1;
+	}
 	return port;
 }
 
 /* SIGKILL, not SIGTERM: the simulator has nothing to save, and when it
  * vanishes at once every fetch still waiting on it fails at once too, so
- * the lab stops promptly instead of being handed one more answer. */
+ * the lab stops promptly instead of being handed one more answer.  The
+ * keeper gets it; the simulator dies with the keeper (PR_SET_PDEATHSIG). */
 void upstream_kill(void)
 {
 	if (child > 0)

@@ -7,9 +7,11 @@
  * <ms> milliseconds, unscaled.  For tests of failing upstreams it also
  * misbehaves on request: /status/<code> answers with that status, /reset
  * resets the connection, /garbage answers a line that is not HTTP, /hang
- * never answers.  It runs on the evented worker, so any
- * number of requests wait their delays side by side: its answers take the
- * time the profile says, never longer because another request is waiting.
+ * never answers.  It runs on the evented worker, so requests wait their
+ * delays side by side: an answer takes the time the profile says, not
+ * longer because another request is waiting -- up to the evented worker's
+ * limit of connections at once (4,096); beyond it, connections wait in the
+ * listen backlog and their answers come that much later.
  */
 #ifndef UPSTREAM_H
 #define UPSTREAM_H
@@ -19,15 +21,18 @@
 /* Serve on listen_fd until SIGINT or SIGTERM. */
 int upstream_serve(int listen_fd, double delay_scale);
 
-/* Start the simulator as a child process on a free 127.0.0.1 port, and
- * return its port.  The child dies with its parent, even when the parent is
- * killed with SIGKILL.  Returns -1 if it cannot start. */
+/* Start the simulator on a free 127.0.0.1 port, and return its port.  It
+ * runs under a keeper, a child process that holds the port and restarts the
+ * simulator (saying so on stderr) if it dies.  Both die with their parent,
+ * even when the parent is killed with SIGKILL.  Returns -1 if it cannot
+ * start. */
 int upstream_spawn(double delay_scale);
 
-/* Stop the child (async-signal-safe: usable from a signal handler). */
+/* Stop the keeper, and with it the simulator (async-signal-safe: usable
+ * from a signal handler). */
 void upstream_kill(void);
 
-/* Stop the child and reap it. */
+/* Stop the keeper and the simulator, and reap the keeper. */
 void upstream_stop(void);
 
 #endif

@@ -271,7 +271,7 @@ void check_clean_shutdown(const struct lab_model *m, struct verdict *v)
 	double took, bound = 1.0 * model_slowness();	/* the grace period is 0.5 s */
 
 	tl_start(&p, m->bin, scaled);
-	pid_t upstream = tl_child_of(p.pid);
+	pid_t keeper = tl_child_of(p.pid), upstream = tl_child_of(keeper);
 	int a = send_get(p.port, "/hello");	/* a request in flight */
 	usleep(100000);
 	bool exited = tl_terminate(&p, 2 * bound, &status, &took);
@@ -284,9 +284,9 @@ void check_clean_shutdown(const struct lab_model *m, struct verdict *v)
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		return verdict(v, false, took, bound, "after SIGTERM it ended with status "
 			       "0x%x, expected exit 0", status);
-	if (upstream <= 0)
-		return verdict(v, false, took, bound, "no upstream simulator child was running");
-	if (!tl_wait_gone(upstream, bound))
+	if (keeper <= 0 || upstream <= 0)
+		return verdict(v, false, took, bound, "no upstream simulator was running");
+	if (!tl_wait_gone(keeper, bound) || !tl_wait_gone(upstream, bound))
 		return verdict(v, false, took, bound, "its upstream simulator (pid %d) "
 			       "outlived it", (int)upstream);
 	verdict(v, took < bound, took, bound, "it took %.2fs to stop after SIGTERM; "

@@ -262,11 +262,43 @@ START_TEST(sigkill_of_a_lab_takes_its_upstream_along)
 {
 	struct tl_proc p;
 	tl_start(&p, "lab3", unscaled);
-	pid_t upstream = tl_child_of(p.pid);
-	ck_assert_int_gt(upstream, 0);
+	pid_t keeper = tl_child_of(p.pid), simulator = tl_child_of(keeper);
+	ck_assert_int_gt(keeper, 0);
+	ck_assert_int_gt(simulator, 0);
 	kill(p.pid, SIGKILL);
 	ck_assert(tl_wait_gone(p.pid, 2));
-	ck_assert_msg(tl_wait_gone(upstream, 1.0), "the upstream outlived a SIGKILLed lab");
+	ck_assert_msg(tl_wait_gone(keeper, 1.0), "the simulator's keeper outlived a "
+		      "SIGKILLed lab");
+	ck_assert_msg(tl_wait_gone(simulator, 1.0), "the simulator outlived a SIGKILLed lab");
+}
+END_TEST
+
+/* A simulator that dies is noticed: the lab says so on its terminal and
+ * the next /hello is served by a new one, on the same port; the dead one is
+ * reaped, not left a zombie. */
+START_TEST(a_lab_restarts_a_simulator_that_dies)
+{
+	struct tl_proc p;
+	struct tl_reply r;
+	char err[2048];
+	tl_start(&p, lab_names[_i], fast);
+	pid_t keeper = tl_child_of(p.pid), first = tl_child_of(keeper);
+	ck_assert_msg(keeper > 0 && first > 0, "no simulator under %s", lab_names[_i]);
+	kill(first, SIGKILL);
+	double end = now() + 5;
+	while (kill(first, 0) == 0 && now() < end)	/* until it is reaped */
+		usleep(10000);
+	ck_assert_msg(kill(first, 0) != 0, "the killed simulator %d was not reaped", (int)first);
+	tl_get(p.port, "/hello", &r);
+	pid_t second = tl_child_of(keeper);
+	tl_read_err(&p, err, sizeof err);
+	tl_stop(&p);
+	ck_assert_msg(r.status == 200, "%s: after its simulator died, /hello got %d: %s",
+		      lab_names[_i], r.status, r.body);
+	ck_assert_msg(second > 0 && second != first, "no new simulator (was %d, now %d)",
+		      (int)first, (int)second);
+	ck_assert_msg(strstr(err, "killed by signal 9; starting a new one"),
+		      "%s said nothing of it on stderr: %s", lab_names[_i], err);
 }
 END_TEST
 
@@ -361,6 +393,7 @@ int main(void)
 	tcase_add_loop_test(use, bad_requests_get_4xx_and_the_lab_keeps_serving, 0, 4);
 	tcase_add_loop_test(use, sigterm_stops_a_busy_lab_and_its_upstream_within_a_second, 0, 4);
 	tcase_add_test(use, sigkill_of_a_lab_takes_its_upstream_along);
+	tcase_add_loop_test(use, a_lab_restarts_a_simulator_that_dies, 0, 4);
 	tcase_add_test(use, sigterm_lets_a_short_request_in_flight_finish);
 	tcase_add_loop_test(use, sigint_stops_a_busy_lab_at_once, 0, 4);
 	tcase_add_test(use, sigterm_cuts_a_long_request_short_after_the_grace_period);
