@@ -41,7 +41,7 @@ LDLIBS   += $(CURL_LIBS) -lev -lhttp_parser
 BUILD    ?= build
 BIN      ?= .
 
-COMMON   := util fiber io fetch http server listen app answer upstream lab
+COMMON   := util fiber io fetch http server listen profile app answer upstream lab
 COMMON_O := $(COMMON:%=$(BUILD)/common/%.o)
 PROGRAMS := $(BIN)/lab1 $(BIN)/lab2 $(BIN)/lab3 $(BIN)/lab4 $(BIN)/upstream \
 	    $(BIN)/labload

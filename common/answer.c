@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "app.h"
+#include "answer.h"
 
 enum { BAR = 44, LABEL = 18 };	/* label + bar + status and time: 80 columns */
 

@@ -7,16 +7,11 @@
 
 #include "app.h"
 #include "fiber.h"
+#include "profile.h"
 #include "util.h"
 
 static char *urls[APP_MAX_URLS];
 static int nurls;
-
-/* The note's ten sites, in its order, as the simulator's paths. */
-static const char *const note_paths[] = {
-	"/qq", "/163", "/example", "/nowamagic", "/example",
-	"/example", "/example", "/example", "/example", "/example",
-};
 
 static void add_url(const char *url)
 {
@@ -29,8 +24,8 @@ static void add_url(const char *url)
 void app_use_simulator(int port)
 {
 	char url[64];
-	for (size_t i = 0; i < sizeof note_paths / sizeof note_paths[0]; i++) {
-		snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, note_paths[i]);
+	for (int i = 0; i < PROFILE_URLS; i++) {
+		snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, profile_url(i)->path);
 		add_url(url);
 	}
 }

@@ -12,11 +12,11 @@
  * fiber ever runs inside a curl callback.  The multi handle keeps the
  * connection cache, so connections are reused here too.
  *
- * io_abort() lives here because fetches are what it mostly ends.  Blocking,
- * libcurl notices it in the progress callback.  Cooperative, that callback
- * would run only when a transfer's socket or timer fires -- never, for an
- * upstream that says nothing -- so io_abort() also wakes the hub (an
- * ev_async, safe from a signal handler) and the hub ends every transfer in
+ * io_abort() (io.c) ends fetches too.  Blocking, libcurl notices it in the
+ * progress callback.  Cooperative, that callback would run only when a
+ * transfer's socket or timer fires -- never, for an upstream that says
+ * nothing -- so io_abort() also calls fetch_abort(), which wakes the hub (an
+ * ev_async, safe from a signal handler), and the hub ends every transfer in
  * flight itself.
  */
 #include <curl/curl.h>
@@ -27,13 +27,13 @@
 #include <string.h>
 
 #include "fiber.h"
+#include "fetch.h"
 #include "io.h"
 #include "util.h"
 
 enum { MAX_CACHED_CONNECTIONS = 64 };	/* CURLMOPT_MAXCONNECTS: see multi_init */
 
 static double fetch_timeout = 10;
-static volatile sig_atomic_t aborting;
 
 void fetch_set_timeout(double seconds)
 {
@@ -43,16 +43,10 @@ void fetch_set_timeout(double seconds)
 static struct ev_loop *hub_loop;	/* set once the cooperative side is in use */
 static ev_async abort_async;
 
-void io_abort(void)
+void fetch_abort(void)
 {
-	aborting = 1;
 	if (hub_loop)
 		ev_async_send(hub_loop, &abort_async);
-}
-
-bool io_aborted(void)
-{
-	return aborting;
 }
 
 /* libcurl calls this often during a transfer; non-zero ends it. */
@@ -60,7 +54,7 @@ static int check_abort(void *arg, curl_off_t dltotal, curl_off_t dlnow,
 		       curl_off_t ultotal, curl_off_t ulnow)
 {
 	(void)arg, (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
-	return aborting;
+	return io_aborted();
 }
 
 static size_t drop_body(char *data, size_t size, size_t n, void *arg)
@@ -138,7 +132,7 @@ static int easy_finish(CURL *e, CURLcode rc, struct fetch_result *r)
 	if (rc != CURLE_OK) {
 		r->status = 0;
 		r->timed_out = rc == CURLE_OPERATION_TIMEDOUT;
-		snprintf(r->error, sizeof r->error, "%s", aborting ?
+		snprintf(r->error, sizeof r->error, "%s", io_aborted() ?
 			 "the server is stopping" : curl_easy_strerror(rc));
 		return -1;
 	}
@@ -333,7 +327,7 @@ static int fetch_cooperative(const char *url, struct fetch_result *r)
 
 int fetch(const char *url, struct fetch_result *r)
 {
-	if (aborting) {
+	if (io_aborted()) {
 		*r = (struct fetch_result){ .start = now(), .end = now(),
 					    .error = "the server is stopping" };
 		return -1;

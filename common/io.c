@@ -11,11 +11,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fetch.h"
 #include "fiber.h"
 #include "io.h"
 #include "util.h"
 
 static bool patched;
+static volatile sig_atomic_t aborted;	/* set by io_abort(), for good */
 
 void io_patch(void)
 {
@@ -25,6 +27,17 @@ void io_patch(void)
 bool io_patched(void)
 {
 	return patched;
+}
+
+void io_abort(void)
+{
+	aborted = 1;
+	fetch_abort();
+}
+
+bool io_aborted(void)
+{
+	return aborted;
 }
 
 /* Seconds left until the deadline, or -1 for none. */

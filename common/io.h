@@ -5,8 +5,8 @@
  * the way plain POSIX calls and curl_easy_perform() do: the whole process
  * stops until the IO is done, whatever fibers exist.  Cooperative, after
  * io_patch(), waits by suspending only the calling fiber while the hub runs
- * the others; fetch() is then driven by libcurl's multi interface on the
- * hub's libev loop.  io_patch() is the C counterpart of gevent's
+ * the others; fetch() (fetch.h) then runs on libcurl's multi interface on
+ * the hub's libev loop.  io_patch() is the C counterpart of gevent's
  * monkey.patch_all(), which gunicorn's gevent worker calls when it starts:
  * the code that calls these functions never knows which is in force.
  *
@@ -47,23 +47,6 @@ ssize_t io_read(int fd, void *buf, size_t len, double deadline);
 int io_write_all(int fd, const void *buf, size_t len, double deadline);
 
 void io_sleep(double seconds);
-
-/* One download, as the note's _download(url) does with requests.get(). */
-struct fetch_result {
-	long status;		/* HTTP status, 0 when the fetch failed */
-	double start, end;	/* now() when it began and when it ended */
-	size_t bytes;		/* body size; the body itself is dropped */
-	bool timed_out;		/* it failed because it took too long */
-	bool reused;		/* it went over a connection opened before */
-	char error[256];	/* why it failed, "" when it did not */
-};
-
-/* GET url, following redirects, reusing connections to the same host.
- * Returns the HTTP status, or -1 when no answer came (r->error says why). */
-int fetch(const char *url, struct fetch_result *r);
-
-/* Seconds one fetch may take in all (default 10). */
-void fetch_set_timeout(double seconds);
 
 /* Cut short whatever is in flight, for good: a server that must stop now.
  * From then on a blocking wait ends with EINTR (one under way ends when a

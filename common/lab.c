@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "fetch.h"
 #include "io.h"
 #include "lab.h"
+#include "listen.h"
 #include "upstream.h"
 #include "util.h"
 

@@ -9,7 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "server.h"
+#include "listen.h"
 
 /* Split "HOST:PORT" or "[V6]:PORT"; host may be empty (all addresses). */
 static int split_host_port(const char *s, char *host, size_t hostlen,

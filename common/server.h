@@ -35,13 +35,6 @@ typedef int server_worker(int listen_fd, http_handler *handler);
 int serve_sync(int listen_fd, http_handler *handler);
 int serve_evented(int listen_fd, http_handler *handler);
 
-/* Listen on "HOST:PORT" (IPv4 or [IPv6]; port 0 picks a free one) with a
- * non-blocking socket.  Returns the fd, or -1 with a message in err. */
-int server_listen(const char *host_port, char *err, size_t errlen);
-
-/* The port a listening socket is bound to. */
-int server_port(int listen_fd);
-
 /* Seconds a request may take to arrive and its answer to leave (default 5). */
 void server_set_timeout(double seconds);
 

@@ -14,32 +14,14 @@
 #include <unistd.h>
 
 #include "io.h"
+#include "listen.h"
+#include "profile.h"
 #include "server.h"
 #include "upstream.h"
 #include "util.h"
 
-static const struct {
-	const char *path;
-	const char *site;	/* the note's site this path stands for */
-	double delay;
-} profile[] = {
-	{ "/qq", "www.qq.com", 0.15 },
-	{ "/163", "www.163.com", 0.15 },
-	{ "/example", "www.example.com", 0.25 },
-	{ "/nowamagic", "www.nowamagic.net/academy/detail/13321037", 0.40 },
-};
-
 static double scale = 1.0;
 static volatile pid_t child;	/* read by upstream_kill() in signal handlers */
-
-/* The profile delay of a path, in seconds before scaling, or -1. */
-static double profile_delay(const char *path)
-{
-	for (size_t i = 0; i < sizeof profile / sizeof profile[0]; i++)
-		if (strcmp(path, profile[i].path) == 0)
-			return profile[i].delay;
-	return -1;
-}
 
 /* "/delay/<ms>" with 0 <= ms <= 60000: the delay in seconds, else -1. */
 static double delay_path(const char *path)

@@ -4,6 +4,7 @@
  * changes from its neighbours is the download call in hello() and the
  * worker named in main().  See notes/ for what each choice does.
  */
+#include "answer.h"
 #include "app.h"
 #include "lab.h"
 #include "util.h"

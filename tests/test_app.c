@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "answer.h"
 #include "app.h"
 #include "fiber.h"
 #include "testlib.h"

@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "server.h"
+#include "listen.h"
 #include "testlib.h"
 #include "util.h"
 

@@ -13,12 +13,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fetch.h"
 #include "fiber.h"
 #include "io.h"
-#include "server.h"
+#include "listen.h"
+#include "testlib.h"
 #include "upstream.h"
 #include "util.h"
-#include "testlib.h"
 
 static char url[128];
 

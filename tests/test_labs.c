@@ -3,6 +3,7 @@
  * (tests/model.h says what each lab must do and how the bounds are set).
  */
 #include <check.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,8 +11,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "listen.h"
 #include "model.h"
-#include "server.h"
+#include "profile.h"
 #include "testlib.h"
 #include "util.h"
 
@@ -165,7 +167,7 @@ END_TEST
 START_TEST(labload_times_each_request_of_a_staircase)
 {
 	static const char *const args[] = { "-b", "127.0.0.1:0", "--delay-scale", "0.1", NULL };
-	const double s = 2.45 * 0.1;
+	const double s = profile_sum() * 0.1;
 	struct tl_proc p;
 	char cmd[512], csv[] = "/tmp/workerlab-labload-XXXXXX", out[4096];
 	int fd = mkstemp(csv);
@@ -221,10 +223,11 @@ START_TEST(with_the_default_profile_lab1_takes_about_2_45s_and_lab4_about_0_4s)
 	double t4 = one_request(&p, "lab4", unscaled);
 	tl_stop(&p);
 	double slow = model_slowness();	/* upper bounds: twice the model, as in model.h */
-	ck_assert_msg(t1 >= 2.45 && t1 <= 2 * 2.45 * slow, "lab1 took %.3fs, expected about "
-		      "2.45s", t1);
-	ck_assert_msg(t4 >= 0.40 && t4 <= 2 * 0.40 * slow, "lab4 took %.3fs, expected about "
-		      "0.40s", t4);
+	double S = profile_sum(), M = profile_max();
+	ck_assert_msg(t1 >= S && t1 <= 2 * S * slow, "lab1 took %.3fs, expected about "
+		      "S = %.2fs", t1, S);
+	ck_assert_msg(t4 >= M && t4 <= 2 * M * slow, "lab4 took %.3fs, expected about "
+		      "M = %.2fs", t4, M);
 }
 END_TEST
 
@@ -299,6 +302,30 @@ START_TEST(a_lab_restarts_a_simulator_that_dies)
 		      (int)first, (int)second);
 	ck_assert_msg(strstr(err, "killed by signal 9; starting a new one"),
 		      "%s said nothing of it on stderr: %s", lab_names[_i], err);
+}
+END_TEST
+
+/* upstream --profile: the note's ten URLs, then S and M, scaled -- the
+ * figures the bench scripts build their model from. */
+START_TEST(the_simulator_prints_its_profile_for_scripts)
+{
+	char cmd[512], line[256];
+	double s = -1, m = -1, v;
+	int urls = 0;
+	snprintf(cmd, sizeof cmd, "%s/upstream --profile --delay-scale 0.5", tl_bin_dir());
+	FILE *f = popen(cmd, "r");
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof line, f)) {
+		urls += line[0] == '/';
+		if (sscanf(line, "S %lf", &v) == 1)
+			s = v;
+		if (sscanf(line, "M %lf", &v) == 1)
+			m = v;
+	}
+	ck_assert_int_eq(pclose(f), 0);
+	ck_assert_int_eq(urls, PROFILE_URLS);
+	ck_assert_msg(s > 0 && fabs(s - 0.5 * profile_sum()) < 1e-3, "S printed as %g", s);
+	ck_assert_msg(m > 0 && fabs(m - 0.5 * profile_max()) < 1e-3, "M printed as %g", m);
 }
 END_TEST
 
@@ -400,6 +427,7 @@ int main(void)
 	tcase_add_test(use, trace_lists_every_download_with_its_start_and_end);
 	tcase_add_test(use, labload_times_each_request_of_a_staircase);
 	tcase_add_test(use, the_log_draws_a_timeline_row_per_url_within_80_columns);
+	tcase_add_test(use, the_simulator_prints_its_profile_for_scripts);
 	tcase_add_test(use, bad_options_exit_2_naming_the_option);
 	tcase_add_test(use, a_port_in_use_exits_1_with_a_clear_message);
 	tcase_add_test(use, neighbouring_labs_differ_in_one_or_two_lines);

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "listen.h"
 #include "server.h"
 #include "testlib.h"
 #include "util.h"

@@ -15,8 +15,10 @@ if [ "${QUICK:-0}" != 0 ]; then
 else
 	SCALE=1 OUT=bench/results/full
 fi
-S=$(awk -v f="$SCALE" 'BEGIN { printf "%.4f", 2.45 * f }')	# sum of the ten delays
-M=$(awk -v f="$SCALE" 'BEGIN { printf "%.4f", 0.40 * f }')	# the longest one
+# S, the sum of the ten delays, and M, the longest: from the simulator's own
+# profile (common/profile.c), scaled.
+S=$(./upstream --profile --delay-scale "$SCALE" | awk '$1 == "S" { print $2 }')
+M=$(./upstream --profile --delay-scale "$SCALE" | awk '$1 == "M" { print $2 }')
 HZ=$(getconf CLK_TCK)
 # summary.csv: one row a server and level; scale is the delay factor the
 # row was measured at, so a reader can tell a quick row from a full one.

@@ -3,30 +3,46 @@
  * tests.  The labs start their own copy; this one is for poking at it.
  */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "server.h"
+#include "listen.h"
+#include "profile.h"
 #include "upstream.h"
 #include "util.h"
 
 static void usage(FILE *out, const char *prog)
 {
-	fprintf(out, "usage: %s [-b HOST:PORT] [--delay-scale F]\n"
+	fprintf(out, "usage: %s [-b HOST:PORT] [--delay-scale F] [--profile]\n"
 		"  serves /qq /163 /example /nowamagic (the note's profile,\n"
 		"  delays times F) and /delay/<ms>; misbehaves on /status/<code>,\n"
-		"  /reset, /garbage and /hang; default 127.0.0.1:8000\n", prog);
+		"  /reset, /garbage and /hang; default 127.0.0.1:8000\n"
+		"  --profile  print the note's ten URLs with their delays, then S\n"
+		"             (their sum) and M (the longest), times F, and exit\n", prog);
+}
+
+/* One line per URL, then "S <sum>" and "M <max>": for people and scripts. */
+static void print_profile(double scale)
+{
+	for (int i = 0; i < PROFILE_URLS; i++) {
+		const struct profile_url *u = profile_url(i);
+		printf("%-11s %.3f  %s\n", u->path, u->delay * scale, u->site);
+	}
+	printf("S %.4f\nM %.4f\n", profile_sum() * scale, profile_max() * scale);
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option longs[] = {
 		{ "delay-scale", required_argument, NULL, 's' },
+		{ "profile", no_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *bind = "127.0.0.1:8000";
 	double scale = 1.0;
+	bool profile = false;
 	int c;
 
 	opterr = 0;
@@ -34,6 +50,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'b': bind = optarg; break;
 		case 's': scale = positive_arg(argv[0], "--delay-scale", optarg); break;
+		case 'p': profile = true; break;
 		case 'h': usage(stdout, argv[0]); return 0;
 		default:
 			bad_option(argv[0], c, argv[optind - 1]);
@@ -42,6 +59,10 @@ int main(int argc, char **argv)
 	if (optind < argc) {
 		fprintf(stderr, "%s: unexpected argument '%s'\n", argv[0], argv[optind]);
 		return 2;
+	}
+	if (profile) {
+		print_profile(scale);
+		return 0;
 	}
 	char err[512];
 	int fd = server_listen(bind, err, sizeof err);

@@ -1,0 +1,39 @@
+/*
+ * fetch: one download, as the note's _download(url) does with
+ * requests.get() -- the IO call the lesson is about.
+ *
+ * Blocking, it is curl_easy_perform(): the whole process waits.  Once
+ * io_patch() has been called (io.h), it runs on libcurl's multi interface
+ * on the hub: only the calling fiber waits.  The caller cannot tell which;
+ * that is the point.  Connections to the same host are reused both ways.
+ * After io_abort() every fetch in flight ends, and new ones fail at once,
+ * with the error "the server is stopping".
+ */
+#ifndef FETCH_H
+#define FETCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct fetch_result {
+	long status;		/* HTTP status, 0 when the fetch failed */
+	double start, end;	/* now() when it began and when it ended */
+	size_t bytes;		/* body size; the body itself is dropped */
+	bool timed_out;		/* it failed because it took too long */
+	bool reused;		/* it went over a connection opened before */
+	char error[256];	/* why it failed, "" when it did not */
+};
+
+/* GET url, following redirects, reusing connections to the same host.
+ * Returns the HTTP status, or -1 when no answer came (r->error says why). */
+int fetch(const char *url, struct fetch_result *r);
+
+/* Seconds one fetch may take in all (default 10). */
+void fetch_set_timeout(double seconds);
+
+/* io_abort()'s part here: end the cooperative fetches in flight, from the
+ * hub (a blocking one ends in libcurl's progress callback).
+ * Async-signal-safe. */
+void fetch_abort(void);
+
+#endif

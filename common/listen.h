@@ -1,0 +1,17 @@
+/*
+ * listen: the listening socket both workers, the simulator and the tests
+ * start from.  Loopback by default, IPv4 or IPv6, port 0 for a free one.
+ */
+#ifndef LISTEN_H
+#define LISTEN_H
+
+#include <stddef.h>
+
+/* Listen on "HOST:PORT" (IPv4 or [IPv6]; port 0 picks a free one) with a
+ * non-blocking socket.  Returns the fd, or -1 with a message in err. */
+int server_listen(const char *host_port, char *err, size_t errlen);
+
+/* The port a listening socket is bound to. */
+int server_port(int listen_fd);
+
+#endif
