@@ -9,7 +9,10 @@
  * The labs run a scaled profile (delay scale 0.3).  Every bound is a ratio
  * to S or M: lower bounds are physics (sequential waits cannot beat their
  * sum), upper bounds leave a factor of two or more, times the slowness
- * factor in $WORKERLAB_SLOW (default 1) for a slow grading machine.  Each
+ * factor in $WORKERLAB_SLOW (default 1) for a slow grading machine -- but
+ * a bound that tells overlap from one-after-another never stretches past
+ * what the one-after-another version must take, so no factor lets a
+ * wrong lab pass.  Each
  * time is the client's, from before it connects (tests/testlib.h), so it
  * holds the lab's whole work on the request and a lower bound is sound.
  *
