@@ -5,6 +5,7 @@
  * the hub switches to the next ready fiber.  That keeps the scheduling
  * decision in one place (hub_main) and lets libev callbacks stay trivial.
  */
+#include <errno.h>
 #include <ev.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -32,7 +33,10 @@
 #define __sanitizer_finish_switch_fiber(save, lo, size) ((void)(save))
 #endif
 
-enum { STACK_SIZE = 256 * 1024 };	/* libcurl runs on fiber stacks: be generous */
+/* Generous, because libcurl runs on these stacks: curl_easy_perform() in
+ * lab 2's download fibers, curl_multi_socket_action() in the hub's
+ * callbacks (the hub has a stack like any other fiber's). */
+enum { STACK_SIZE = 256 * 1024 };
 
 struct fiber {
 	ucontext_t ctx;
@@ -350,6 +354,7 @@ int fiber_count(void)
 static void on_segv(int sig, siginfo_t *si, void *uctx)
 {
 	(void)uctx;
+	int saved_errno = errno;	/* as every handler here does */
 	const char *addr = si->si_addr;
 	fiber *f = current;
 
@@ -362,6 +367,7 @@ static void on_segv(int sig, siginfo_t *si, void *uctx)
 		abort();
 	}
 	signal(sig, SIG_DFL);	/* return and fault again, the usual way */
+	errno = saved_errno;
 }
 
 static void catch_stack_overflow(void)
