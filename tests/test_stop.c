@@ -238,16 +238,26 @@ static void raise_signals(const struct http_request *req, struct http_response *
 	http_printf(res, "raised\n");
 }
 
+/* For serve_sync in this process: a listener, and a client on it whose
+ * request is already sent.  Returns the client's socket. */
+static int a_client_waiting(int *listener)
+{
+	int port;
+	*listener = silent_listener(&port);
+	int client = tl_connect(port);
+	send_text(client, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+	return client;
+}
+
 /* A handler interrupts whatever system call was about to look at errno:
  * it must leave errno as it was. */
 START_TEST(signal_handlers_leave_errno_as_they_found_it)
 {
-	int port, listener = silent_listener(&port);
+	int listener;
 	struct tl_reply r;
 	double since = now();
-	int client = tl_connect(port);
+	int client = a_client_waiting(&listener);
 
-	send_text(client, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
 	server_on_abort(failing_hook);
 	ck_assert_int_eq(serve_sync(listener, raise_signals), 0);	/* SIGINT ends it */
 	tl_read_reply(client, since, 5, &r);
@@ -281,12 +291,11 @@ static void raise_sigterm(const struct http_request *req, struct http_response *
  * system may have given to another process. */
 START_TEST(no_grace_period_ends_after_the_sync_worker_returns)
 {
-	int port, listener = silent_listener(&port);
+	int listener;
 	struct tl_reply r;
 	double since = now();
-	int client = tl_connect(port);
+	int client = a_client_waiting(&listener);
 
-	send_text(client, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
 	server_set_grace(1.0);
 	server_on_abort(count_calls);
 	ck_assert_int_eq(serve_sync(listener, raise_sigterm), 0);

@@ -445,6 +445,16 @@ bool tl_leave_room(size_t room)
 #endif
 }
 
+int tl_timeline_rows(char *log)
+{
+	int rows = 0;
+	for (char *line = strtok(log, "\n"); line; line = strtok(NULL, "\n")) {
+		ck_assert_msg(strlen(line) <= 80, "a line is %zu columns: %s", strlen(line), line);
+		rows += strchr(line, '|') && strchr(line, '#');
+	}
+	return rows;
+}
+
 int tl_run_suite(Suite *s)
 {
 	SRunner *sr = srunner_create(s);

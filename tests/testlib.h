@@ -126,6 +126,10 @@ void tl_read_reply(int fd, double since, double timeout, struct tl_reply *r);
  * nothing, under AddressSanitizer, whose shadow memory needs the space. */
 bool tl_leave_room(size_t room);
 
+/* The rows of a lab's timeline in log (lines with a bar: '|' and '#'),
+ * failing the test on any line wider than 80 columns.  Changes log. */
+int tl_timeline_rows(char *log);
+
 /* Run a suite the usual way; main()'s exit status. */
 int tl_run_suite(Suite *s);
 
