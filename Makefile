@@ -50,7 +50,7 @@ TEST_BIN := $(TESTS:%=$(BUILD)/tests/test_%)
 TESTLIB_O := $(BUILD)/tests/testlib.o $(BUILD)/tests/model.o
 
 .PHONY: all test check test-here asan grade grade-selftest grade-calibrate stress fuzz valgrind \
-	bench bench-python deps clean
+	bench bench-python notes-check deps clean
 .SECONDARY:
 all: $(PROGRAMS)
 
@@ -159,7 +159,6 @@ bench-python: $(BIN)/upstream $(BIN)/labload
 
 # notes-check: every diff the notes quote is what diff prints now, every
 # function they quote is in the code, and notes/zh-CN keeps pace with notes/.
-.PHONY: notes-check
 notes-check:
 	@sh tools/check-notes.sh
 

@@ -2,8 +2,9 @@
  * app: the note's Flask application, without Flask.
  *
  * The ten URLs and the two ways of downloading them; what the lab then
- * says about them is answer.h's.  sync_download() fetches the URLs one after another; async_download()
- * spawns one fiber per URL and joins them all, like the note's
+ * says about them is answer.h's.  sync_download() fetches the URLs one
+ * after another; async_download() spawns one fiber per URL and joins them
+ * all, like the note's
  * gevent.spawn + gevent.joinall.  Neither knows which worker runs it:
  * whether the fibers overlap is decided by io_patch(), not here.
  */

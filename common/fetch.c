@@ -164,7 +164,7 @@ static struct transfer *in_flight;
 
 static CURLM *multi;
 static ev_timer multi_timer;
-static CURL *idle[64];		/* finished easy handles, kept for reuse */
+static CURL *idle[MAX_CACHED_CONNECTIONS];	/* finished easy handles, for reuse */
 static int nidle;
 
 static void check_done(void)
@@ -313,6 +313,10 @@ static int fetch_cooperative(const char *url, struct fetch_result *r)
 	if (mc != CURLM_OK)
 		die("fetch: curl_multi_add_handle: %s", curl_multi_strerror(mc));
 	in_flight_add(&t);
+	if (io_aborted()) {	/* it came before the hub could hear of it */
+		t.rc = CURLE_ABORTED_BY_CALLBACK;
+		t.done = true;
+	}
 	while (!t.done)
 		fiber_suspend("fetch");
 	in_flight_remove(&t);

@@ -151,12 +151,19 @@ int io_write_all(int fd, const void *buf, size_t len, double deadline)
 	return 0;
 }
 
-void io_sleep(double seconds)
+int io_sleep(double seconds)
 {
+	double end = now() + seconds;
 	if (patched) {
 		fiber_sleep(seconds);
-		return;
+	} else {	/* a signal alone does not end it; io_abort() does */
+		struct timespec ts = timespec_of(seconds);
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !io_aborted())
+			;
 	}
-	struct timespec ts = timespec_of(seconds);
-	nanosleep(&ts, NULL);
+	if (now() < end - 0.001) {	/* cut short */
+		errno = EINTR;
+		return -1;
+	}
+	return 0;
 }

@@ -17,7 +17,8 @@
  *
  * Deadlines are absolute times on now()'s clock; IO_FOREVER means none.
  * Errors come back as -1 with errno set: ETIMEDOUT when the deadline passed,
- * EINTR when fiber_wake() ended a cooperative wait, or when io_abort() has
+ * EINTR when fiber_wake() ended a cooperative wait (the evented worker
+ * does that to cut a request short), or a blocking one once io_abort() has
  * been called.  A signal alone does not end a blocking wait: the wait goes
  * on, so that a server told to stop gently (SIGTERM) still finishes the
  * request it is reading or answering.
@@ -46,7 +47,9 @@ ssize_t io_read(int fd, void *buf, size_t len, double deadline);
 /* Write all of buf, or fail: 0 or -1 with errno.  Never raises SIGPIPE. */
 int io_write_all(int fd, const void *buf, size_t len, double deadline);
 
-void io_sleep(double seconds);
+/* Sleep: 0 when the time has passed, -1 (EINTR) when cut short -- by
+ * fiber_wake() when patched, by io_abort() when blocking. */
+int io_sleep(double seconds);
 
 /* Cut short whatever is in flight, for good: a server that must stop now.
  * From then on a blocking wait ends with EINTR (one under way ends when a

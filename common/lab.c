@@ -9,7 +9,6 @@
 
 #include "app.h"
 #include "fetch.h"
-#include "io.h"
 #include "lab.h"
 #include "listen.h"
 #include "upstream.h"

@@ -1,6 +1,7 @@
 /*
  * listen: the listening socket both workers, the simulator and the tests
- * start from.  Loopback by default, IPv4 or IPv6, port 0 for a free one.
+ * start from.  IPv4 or IPv6, port 0 for a free one; an empty host ("":PORT)
+ * listens on every address, which is why the labs default to 127.0.0.1.
  */
 #ifndef LISTEN_H
 #define LISTEN_H

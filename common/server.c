@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -82,10 +83,10 @@ static void on_signal(int sig)
 	shutdown(stop_listen_fd, SHUT_RDWR);	/* ends the wait for accept */
 	if (sig == SIGTERM) {
 		/* A second SIGTERM does not stretch the grace period; one that
-		 * cannot be timed would never end: none, then. */
+		 * is zero, or cannot be timed, would never end: none, then. */
 		if (!stopping) {
 			stopping = SIGTERM;
-			if (set_grace_timer(grace) != 0)
+			if (grace <= 0 || set_grace_timer(grace) != 0)
 				abort_in_flight();
 		}
 	} else {		/* SIGINT, or the grace period is over */
@@ -119,13 +120,17 @@ static void stop_catching(void)
 	stop_listen_fd = -1;
 }
 
-/* accept() failed: when the process is out of fds (EMFILE), wait a moment
- * for some to close instead of spinning; other errors are the client's. */
-static void accept_failed(void)
+/* accept() failed: may the worker go on?  Not when the listening socket
+ * itself is gone (shut down, closed, not a socket): then there is nothing
+ * left to serve.  Otherwise -- out of fds (EMFILE), out of memory, a
+ * client that gave up -- wait a moment, so that an error that lasts never
+ * becomes a loop that spins and, in the evented worker, starves the hub. */
+static bool accept_failed(void)
 {
-	if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-	    errno == ENOMEM)
-		io_sleep(0.05);
+	if (errno == EINVAL || errno == EBADF || errno == ENOTSOCK)
+		return false;
+	io_sleep(0.05);
+	return true;
 }
 
 /* ---- the sync worker ---- */
@@ -137,8 +142,8 @@ int serve_sync(int listen_fd, http_handler *handler)
 		int fd = io_accept(listen_fd);
 		if (fd >= 0)
 			http_serve_connection(fd, handler, false, timeout);
-		else if (!stopping)
-			accept_failed();
+		else if (!stopping && !accept_failed())
+			break;
 	}
 	stop_catching();
 	return 0;
@@ -202,8 +207,8 @@ static void wait_for_connections(double seconds)
  * waiting for a request sees the end of its input and closes; one whose
  * request has arrived goes on -- and let them end, until the grace period
  * is over (at once after SIGINT).  Then what is left is cut short: its
- * fetches have failed, its waits are ended here, and it gets 0.3 s to
- * write what it has. */
+ * fetches have failed, and every wait it is in is ended here (a sleep, or
+ * a write to a client that does not read); it gets 0.3 s to end. */
 static void finish_connections(void)
 {
 	for (struct connection *c = live; c; c = c->next)
@@ -228,8 +233,8 @@ int serve_evented(int listen_fd, http_handler *handler)
 		if (fd >= 0) {
 			start_connection(fd, handler);
 			fiber_yield();	/* let it start before the next accept */
-		} else if (!stopping) {
-			accept_failed();
+		} else if (!stopping && !accept_failed()) {
+			break;
 		}
 	}
 	finish_connections();

@@ -22,8 +22,11 @@
  * When the grace period is over, or at once on SIGINT, what is left is cut
  * short (io_abort() and the abort hook): downloads fail with "the server
  * is stopping", so /hello still answers, with 502 and code 1; a connection
- * still waiting on its client is closed without an answer.  The evented
- * worker then gives connections 0.3 s to write what they have.
+ * still waiting on its client is closed without an answer -- in the
+ * evented worker, that includes one whose answer is stuck because the
+ * client does not read it.  The evented worker then gives connections
+ * 0.3 s to end.  Either worker returns once, and a process runs at most
+ * one of them: the stop it learns of is for good.
  */
 #ifndef SERVER_H
 #define SERVER_H

@@ -69,7 +69,8 @@ static bool misbehave(const char *path, struct http_response *res)
 	} else if (strcmp(path, "/garbage") == 0) {
 		res->takeover = send_garbage;
 	} else if (strcmp(path, "/hang") == 0) {
-		io_sleep(3600);	/* the client gives up long before */
+		io_sleep(3600);	/* the client gives up long before; if we are
+				   stopping first, 504 is true enough */
 		http_error(res, 504);
 	} else {
 		return false;
@@ -95,7 +96,10 @@ static void handle(const struct http_request *req, struct http_response *res)
 		res->allow = "GET, HEAD";
 		return;
 	}
-	io_sleep(delay);	/* cooperative: the upstream runs evented */
+	if (io_sleep(delay) != 0) {	/* cooperative: the upstream runs evented */
+		http_error(res, 503);	/* cut short: it is stopping */
+		return;
+	}
 	http_printf(res, "simulated %s after %.3fs\n", req->path, delay);
 }
 
@@ -117,18 +121,41 @@ static void report_death(pid_t pid, int status, int port)
 		"on the same port, %d\n", (int)pid, how, port);
 }
 
+/* The socket to run the next simulator on.  One that stopped gracefully
+ * (SIGTERM) shut the listening socket down -- the socket, not only its own
+ * fd -- so the keeper's copy no longer listens either, and the port went
+ * back to the system: listen on it again.  Exits when it cannot. */
+static int listening_again(int fd, int port)
+{
+	int listening = 0;
+	socklen_t len = sizeof listening;
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening)
+		return fd;
+	char where[32], err[256];
+	close(fd);
+	snprintf(where, sizeof where, "127.0.0.1:%d", port);
+	fd = server_listen(where, err, sizeof err);
+	if (fd < 0) {
+		fprintf(stderr, "upstream: %s; the simulator is gone for good\n", err);
+		_exit(1);
+	}
+	return fd;
+}
+
 /*
  * The lab's child: it keeps the simulator alive, as gunicorn's arbiter
  * keeps its workers.  It holds the listening socket and runs the simulator
  * in a process of its own on it; when that one dies -- killed by a curious
  * student, say -- it says so and starts another on the same socket.  The
  * lab's URLs stay right, and connections made in between wait in the
- * listen backlog instead of being refused.  One that dies within a second
+ * listen backlog instead of being refused (unless the simulator was
+ * stopped gracefully; see listening_again).  One that dies within a second
  * of starting is restarted a second later, not in a tight loop.
  */
 static _Noreturn void keep_serving(int fd, double delay_scale, int ready)
 {
 	pid_t keeper = getpid();
+	int port = server_port(fd);
 	for (;;) {
 		double born = now();
 		pid_t sim = fork();
@@ -151,7 +178,8 @@ static _Noreturn void keep_serving(int fd, double delay_scale, int ready)
 			while (waitpid(sim, &status, 0) < 0 && errno == EINTR)
 				;
 		if (sim > 0)
-			report_death(sim, status, server_port(fd));
+			report_death(sim, status, port);
+		fd = listening_again(fd, port);	/* connections queue meanwhile */
 		if (now() - born < 1)
 			sleep(1);
 	}

@@ -39,7 +39,7 @@ static void check_builds(const struct lab_model *m, struct verdict *v)
 	snprintf(path, sizeof path, "%s/%s", dir, m->bin);
 	v->ok = access(path, X_OK) == 0;
 	v->seconds = 0;
-	v->bound = 0;
+	v->bound = v->base = v->limit = 0;
 	snprintf(v->why, sizeof v->why, "no program %s: did `make %s` fail?", path, m->bin);
 }
 
@@ -82,6 +82,7 @@ struct run {
 	bool ok;
 	double seconds;
 	double bound;		/* the most seconds could be and pass; 0: none */
+	double base, limit;	/* as in struct verdict */
 	char why[600];
 };
 
@@ -99,7 +100,7 @@ START_TEST(graded_check)
 	r->check->run(r->lab, &v);
 	FILE *f = fopen(seconds_file, "a");	/* the measured figure, for the parent */
 	if (f) {
-		fprintf(f, "%d %.6f %.6f\n", _i, v.seconds, v.bound);
+		fprintf(f, "%d %.6f %.6f %.6f %.6f\n", _i, v.seconds, v.bound, v.base, v.limit);
 		fclose(f);
 	}
 	ck_assert_msg(v.ok, "%s", v.why);
@@ -167,11 +168,13 @@ static void run_visible(void)
 	srunner_free(sr);
 	FILE *f = fopen(seconds_file, "r");
 	int i;
-	double secs, bound;
-	while (f && fscanf(f, "%d %lf %lf", &i, &secs, &bound) == 3)
+	double secs, bound, base, limit;
+	while (f && fscanf(f, "%d %lf %lf %lf %lf", &i, &secs, &bound, &base, &limit) == 5)
 		if (i >= 0 && i < nruns) {
 			runs[i].seconds = secs;
 			runs[i].bound = bound;
+			runs[i].base = base;
+			runs[i].limit = limit;
 		}
 	if (f)
 		fclose(f);
@@ -308,10 +311,12 @@ static void write_results(const char *path, int score, double took,
 
 /* ---- calibration: how close each timed check came to its bound ---- */
 
-/* One line for the runs [first, first + n) of one check on one lab.
- * Returns worst / (its bound at WORKERLAB_SLOW=1): the slowness at which
- * this check's worst run would have just passed; 0 for an untimed check. */
-static double calibrate_line(const struct run *first, int n)
+/* One line for the runs [first, first + n) of one check on one lab; its
+ * margin (bound / worst run) in *margin.  Returns the WORKERLAB_SLOW this
+ * check needs for a margin of `want`: 0 for an untimed check, -1 when no
+ * factor will do (the bound may not grow that far: see bound_of in
+ * tests/model.c). */
+static double calibrate_line(const struct run *first, int n, double want, double *margin)
 {
 	double worst = 0, bound = first->bound;
 	const struct run *failure = NULL;
@@ -323,8 +328,9 @@ static double calibrate_line(const struct run *first, int n)
 	char name[160];
 	snprintf(name, sizeof name, "%s: %s", first->lab->name,
 		 describe(first->check, first->lab));
-	if (bound > 0 && bound < 99 * worst)
-		printf("%-62s %7.3fs %7.3fs %6.2f", name, worst, bound, bound / worst);
+	*margin = bound > 0 && bound < 99 * worst ? bound / worst : 99;
+	if (bound > 0 && *margin < 99)
+		printf("%-62s %7.3fs %7.3fs %6.2f", name, worst, bound, *margin);
 	else if (bound > 0)
 		printf("%-62s %7.3fs %7.3fs %6s", name, worst, bound, ">99");
 	else
@@ -332,27 +338,38 @@ static double calibrate_line(const struct run *first, int n)
 	if (failure)
 		printf("  FAILED: %s", failure->why);
 	printf("\n");
-	return bound > 0 ? worst / (bound / model_slowness()) : 0;
+	if (bound <= 0 || first->base <= 0)
+		return 0;
+	if (first->limit > 0 && want * worst > first->limit)
+		return -1;
+	return want * worst / first->base;
 }
 
 /* The report of CALIBRATE=n; exit status 1 when a run failed. */
 static int calibrate(int n)
 {
 	const double want = 1.5;	/* the least margin we call safe */
-	double closest = 0;		/* the largest calibrate_line() */
+	double need = 1, smallest = 99;
+	bool hopeless = false;
 	int failed = 0;
 	printf("%-62s %8s %8s %6s\n", "check (the worst of its runs)", "measured",
 	       "bound", "margin");
 	for (int i = 0; i < nruns; i += n) {
-		double c = calibrate_line(&runs[i], n);
-		closest = c > closest ? c : closest;
+		double margin, f = calibrate_line(&runs[i], n, want, &margin);
+		hopeless |= f < 0;
+		need = f > need ? f : need;
+		smallest = margin < smallest ? margin : smallest;
 	}
 	for (int i = 0; i < nruns; i++)
 		failed += !runs[i].ok;
-	double slow = model_slowness(), need = want * closest;
+	double slow = model_slowness();
 	printf("\n%d runs of each check at WORKERLAB_SLOW=%g: smallest margin %.2f, "
-	       "%d runs failed.\n", n, slow, closest > 0 ? slow / closest : 99, failed);
-	if (need > slow)
+	       "%d runs failed.\n", n, slow, smallest, failed);
+	if (hopeless)
+		printf("No WORKERLAB_SLOW gives every margin %.1f: here a correct lab comes "
+		       "too near what a wrong one must take -- grade on a faster or "
+		       "quieter machine.\n", want);
+	else if (need > slow)
 		printf("Recommended: grade on this machine with WORKERLAB_SLOW=%.1f "
 		       "(every margin at least %.1f).\n", (int)(need * 10 + 0.99) / 10.0, want);
 	else

@@ -51,15 +51,21 @@ static void verdict(struct verdict *v, bool ok, double seconds, double bound,
 }
 
 /*
- * An upper bound stretched for a slow machine, but never so far that the
- * wrong lab could pass it: `wrong` is the least time the mistaken version
- * can take, by physics (downloads one after another cannot beat their sum;
- * requests one after another cannot beat theirs).  However large
- * WORKERLAB_SLOW is, the bound stays below it.
+ * The upper bound a check holds its figure to: base (seconds, at
+ * WORKERLAB_SLOW=1) times the slowness -- but, where the check tells
+ * overlap from one-after-another, never so far that the wrong lab could
+ * pass it: `wrong` is the least time the mistaken version can take, by
+ * physics (downloads one after another cannot beat their sum; requests one
+ * after another cannot beat theirs), and the bound stays below 0.9 of it
+ * however large WORKERLAB_SLOW is.  Both are noted in the verdict, for
+ * make grade-calibrate.
  */
-static double below_sequential(double stretched, double wrong)
+static double bound_of(struct verdict *v, double base, double wrong)
 {
-	return stretched < 0.9 * wrong ? stretched : 0.9 * wrong;
+	double b = base * model_slowness();
+	v->base = base;
+	v->limit = wrong > 0 ? 0.9 * wrong : 0;
+	return v->limit > 0 && b > v->limit ? v->limit : b;
 }
 
 void check_answers_json(const struct lab_model *m, struct verdict *v)
@@ -72,6 +78,7 @@ void check_answers_json(const struct lab_model *m, struct verdict *v)
 	char *end = NULL;
 	double data = 0;
 
+	bound_of(v, 0, 0);	/* untimed */
 	tl_start(&p, m->bin, fast);
 	tl_get(p.port, "/hello", &r);
 	tl_stop(&p);
@@ -92,8 +99,7 @@ void check_one_request(const struct lab_model *m, struct verdict *v)
 	struct tl_reply r;
 	bool overlap = m->evented && m->fibers;
 	double want = overlap ? M : S;
-	double bound = overlap ? below_sequential(0.5 * S * model_slowness(), S)
-			       : 2 * S * model_slowness();
+	double bound = overlap ? bound_of(v, 0.5 * S, S) : bound_of(v, 2 * S, 0);
 
 	tl_start(&p, m->bin, scaled);
 	tl_get(p.port, "/hello", &r);
@@ -125,7 +131,7 @@ void check_four_at_once(const struct lab_model *m, struct verdict *v)
 	tl_stop(&p);
 
 	if (!m->evented) {	/* one after another: the k-th ends near k*S */
-		double bound = 8 * S * model_slowness();
+		double bound = bound_of(v, 8 * S, 0);
 		if (ok != 4)
 			return verdict(v, false, e[3], bound, "%d of 4 requests answered 200", ok);
 		for (int k = 0; k < 4; k++)
@@ -141,8 +147,7 @@ void check_four_at_once(const struct lab_model *m, struct verdict *v)
 	}
 	double want = m->fibers ? M : S;
 	const char *name = m->fibers ? "M" : "S";
-	double bound = m->fibers ? below_sequential(0.5 * S * model_slowness(), S)
-				 : below_sequential(2 * S * model_slowness(), 4 * S);
+	double bound = m->fibers ? bound_of(v, 0.5 * S, S) : bound_of(v, 2 * S, 4 * S);
 	if (ok != 4)
 		return verdict(v, false, e[3], bound, "%d of 4 requests answered 200", ok);
 	if (e[0] < 0.95 * want)
@@ -222,14 +227,15 @@ void check_overlap_while_stuck(const struct lab_model *m, struct verdict *v)
 	snprintf(fetch_timeout, sizeof fetch_timeout, "%.0f", 2 * patience);
 	const char *const args[] = { "-b", "127.0.0.1:0", "--urls", urls,
 				     "--fetch-timeout", fetch_timeout, NULL };
-	double bound = m->evented ? release : patience;
+	double bound = bound_of(v, m->evented ? release / model_slowness()
+					      : patience / model_slowness(), 0);
 	struct tl_proc p;
 	tl_start(&p, m->bin, args);
 	int a = send_get(p.port, "/hello");
 	int held = take_request(upstream, 10 * model_slowness());
+	double start = now(), t = 0;	/* before B connects */
 	int b = held >= 0 ? send_get(p.port, "/hello") : -1;
 	bool released = false, overlapped = false, answered = false;
-	double start = now(), t = 0;
 
 	while (b >= 0 && !answered && now() - start < patience) {
 		if (!released && now() - start > release) {
@@ -285,7 +291,7 @@ void check_clean_shutdown(const struct lab_model *m, struct verdict *v)
 {
 	struct tl_proc p;
 	int status;
-	double took, bound = 1.0 * model_slowness();	/* the grace period is 0.5 s */
+	double took, bound = bound_of(v, 1.0, 0);	/* the grace period is 0.5 s */
 
 	tl_start(&p, m->bin, scaled);
 	pid_t keeper = tl_child_of(p.pid), upstream = tl_child_of(keeper);

@@ -40,6 +40,8 @@ struct verdict {
 	double bound;		/* the most that figure could be and pass, in
 				   seconds (already times the slowness); 0 when
 				   the check sets it no upper bound */
+	double base;		/* that bound at WORKERLAB_SLOW=1, uncapped */
+	double limit;		/* the most any slowness can make it; 0: none */
 	char why[600];		/* on failure: expected, measured, likely cause */
 };
 

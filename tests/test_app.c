@@ -24,7 +24,7 @@ static void nothing(void *arg)
 START_TEST(a_download_whose_fiber_cannot_start_fails_at_once)
 {
 	struct downloads d;
-	app_use_simulator(1);	/* never reached: no fiber runs a fetch */
+	app_use_simulator(1);	/* port 1: a fetch that does run fails at once */
 	fiber_join(fiber_spawn(nothing, NULL, "first"));	/* the hub exists */
 	if (!tl_leave_room(64 * 1024))
 		return;		/* not under AddressSanitizer */

@@ -708,21 +708,6 @@ static double cpu_seconds(pid_t pid)
 	return (double)(user + sys) / (double)sysconf(_SC_CLK_TCK);
 }
 
-/* How many fds pid has open. */
-static int count_fds(pid_t pid)
-{
-	char path[64];
-	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
-	DIR *d = opendir(path);
-	int n = 0;
-	if (!d)
-		return -1;
-	for (struct dirent *e; (e = readdir(d)); )
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
-
 /* EMFILE: with 64 fds, 150 idle clients exhaust the lab's table.  Accept
  * then fails until some close; the lab must wait for that, not retry in a
  * tight loop.  The lab runs with a 5 s timeout here, so that the idle
@@ -744,7 +729,7 @@ START_TEST(running_out_of_fds_neither_crashes_nor_spins_lab4)
 	int up = open_idle(p.port, fds, CLIENTS);
 	ck_assert_msg(up > LIMIT, "only %d of %d connections were established", up, CLIENTS);
 	usleep(300000);		/* let it accept all it can */
-	int held = count_fds(p.pid);
+	int held = tl_fd_count(p.pid);
 	if (held < LIMIT - 4)	/* a lab may cap its connections below its limit */
 		printf("note: lab4 held only %d of its %d fds with %d clients waiting; "
 		       "it never ran out\n", held, LIMIT, up);

@@ -10,6 +10,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,9 +88,11 @@ START_TEST(sigterm_lets_a_slow_client_finish_its_request_in_a_sync_lab)
 	struct tl_reply r;
 
 	tl_start(&p, lab, args);
+	int fds = tl_fd_count(p.pid);
 	double since = now();
 	int fd = tl_connect(p.port);
 	send_text(fd, "GET /hello HTTP/1.1\r\n");
+	ck_assert_msg(tl_wait_fds(p.pid, fds + 1, 10), "%s never accepted", lab);
 	usleep(100000);			/* the lab now waits for the rest */
 	kill(p.pid, SIGTERM);
 	usleep(100000);
@@ -144,7 +147,9 @@ static double sigterm_while_fetches_hang(const char *lab, const char *grace,
 	double since = now();
 	int fd = tl_connect(p.port);
 	send_text(fd, "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-	usleep(200000);		/* the fetches are under way, and stuck */
+	struct pollfd pending = { .fd = up, .events = POLLIN };
+	ck_assert_msg(poll(&pending, 1, 10000) == 1, "%s never fetched", lab);
+	usleep(100000);		/* the fetches are under way, and stuck */
 	double start = now();
 	kill(p.pid, SIGTERM);
 	tl_read_reply(fd, since, 20, r);

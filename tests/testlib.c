@@ -3,6 +3,7 @@
  */
 #include <arpa/inet.h>
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -244,6 +245,31 @@ double tl_stop(struct tl_proc *p)
 		      "pid %d ended with status 0x%x after SIGTERM; stderr: %s",
 		      (int)p->pid, status, err);
 	return took;
+}
+
+int tl_fd_count(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(path);
+	int n = 0;
+	if (!d)
+		return -1;
+	for (struct dirent *e; (e = readdir(d)); )
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+bool tl_wait_fds(pid_t pid, int n, double seconds)
+{
+	double end = now() + seconds;
+	while (tl_fd_count(pid) < n)
+		if (now() > end)
+			return false;
+		else
+			usleep(1000);
+	return true;
 }
 
 pid_t tl_child_of(pid_t pid)

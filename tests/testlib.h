@@ -61,6 +61,16 @@ bool tl_wait_gone(pid_t pid, double seconds);
 /* Is pid gone: no such process, or a zombie nobody has reaped yet? */
 bool tl_gone(pid_t pid);
 
+/* How many fds pid has open (from /proc), or -1. */
+int tl_fd_count(pid_t pid);
+
+/* Wait up to `seconds` until pid has at least n fds open; whether it did.
+ * Proof, read from outside, that a server got as far as a test needs
+ * before it is signalled: one fd more than before a connect means it has
+ * accepted the connection; more still, that it has opened its upstream
+ * sockets.  (A fixed sleep proves nothing on a busy machine.) */
+bool tl_wait_fds(pid_t pid, int n, double seconds);
+
 /* The first child process of pid, or -1. */
 pid_t tl_child_of(pid_t pid);
 

@@ -17,6 +17,10 @@ else
 fi
 # S, the sum of the ten delays, and M, the longest: from the simulator's own
 # profile (common/profile.c), scaled.
+if [ ! -x ./upstream ]; then
+	echo "bench: ./upstream is missing; run make first" >&2
+	exit 1
+fi
 S=$(./upstream --profile --delay-scale "$SCALE" | awk '$1 == "S" { print $2 }')
 M=$(./upstream --profile --delay-scale "$SCALE" | awk '$1 == "M" { print $2 }')
 HZ=$(getconf CLK_TCK)

@@ -40,7 +40,7 @@ cd "$(dirname "$0")/.."
 SYNC_LEVELS="1 2 4 8 16"
 EVENTED_LEVELS="1 2 4 8 16 64 256 1000"
 
-for prog in lab1 lab2 lab3 lab4 labload; do
+for prog in lab1 lab2 lab3 lab4 labload upstream; do
 	if [ ! -x "./$prog" ]; then
 		echo "bench: ./$prog is missing; run make first" >&2
 		exit 1

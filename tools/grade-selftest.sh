@@ -100,9 +100,10 @@ hidden() {
 hidden
 
 # make grade-calibrate: on the reference lab 4 every margin is printed and
-# the run succeeds; on lab 4 with the sequential handler (still built in the
-# scratch folder) its one request runs past the bound, the margin there is
-# below 1, and the report recommends a slowness factor.
+# the run succeeds.  A correct but slow lab 1 (it naps 0.45 s before its
+# downloads) passes with thin margins: a factor is recommended.  A wrong
+# lab 4 (the sequential handler, still built in the scratch folder) runs
+# past its bound, and no factor is recommended, since none may let it pass.
 calibration() {
 	verdict=ok
 	out=$(cd "$top" && CALIBRATE=2 LAB=lab4 "$grader" 2>/dev/null) ||
@@ -111,17 +112,27 @@ calibration() {
 		verdict="expected a line for each of 5 timed checks"
 	echo "$out" | grep -q '^2 runs of each check at WORKERLAB_SLOW=1: smallest margin' ||
 		verdict="no summary line"
+	slow=$scratch/lab1-slow
+	mkdir -p "$slow"
+	cp -r "$top/Makefile" "$top/common" "$top/tools" "$top"/lab[1-4]-* "$slow"/
+	sed -i 's/#include "util.h"/#include "util.h"\n#include <unistd.h>/; s/sync_download(&d);/usleep(450000); sync_download(\&d);/' \
+		"$slow/lab1-sync/main.c"
+	make -s -C "$slow" BUILD=build lab1 >/dev/null
+	thin=$(cd "$top" && CALIBRATE=1 LAB=lab1 LAB_BIN="$slow" "$grader" 2>/dev/null) ||
+		verdict="a slow but correct lab 1 failed a calibration run"
+	echo "$thin" | grep -q '^Recommended: grade on this machine with WORKERLAB_SLOW=1\.[0-9]' ||
+		verdict="no WORKERLAB_SLOW recommended for a slow but correct lab"
 	bad=$(cd "$top" && CALIBRATE=1 LAB=lab4 LAB_BIN="$scratch/lab4-sequential-handler" \
 	      "$grader" 2>/dev/null) && verdict="a lab over its bound calibrated with status 0"
 	echo "$bad" | grep -q '^lab4-evented-async: one request takes M .* 0\.[0-9]*  FAILED' ||
-		verdict="the slow lab's margin is not shown below 1, with its failure"
-	echo "$bad" | grep -q '^Recommended: grade on this machine with WORKERLAB_SLOW=' ||
-		verdict="no WORKERLAB_SLOW recommended for a lab over its bound"
+		verdict="the wrong lab's margin is not shown below 1, with its failure"
+	echo "$bad" | grep -q '^No WORKERLAB_SLOW gives every margin' ||
+		verdict="a factor was offered that would let a wrong lab pass"
 	if [ "$verdict" = ok ]; then
 		echo "grade-selftest: calibration shows each margin and recommends a factor: OK"
 	else
 		echo "grade-selftest: calibration: FAIL: $verdict"
-		printf '%s\n%s\n' "$out" "$bad" | sed 's/^/    /'
+		printf '%s\n%s\n%s\n' "$out" "$thin" "$bad" | sed 's/^/    /'
 		failures=$((failures + 1))
 	fi
 }
