@@ -15,9 +15,9 @@
  * io_abort() (io.c) ends fetches too.  Blocking, libcurl notices it in the
  * progress callback.  Cooperative, that callback would run only when a
  * transfer's socket or timer fires -- never, for an upstream that says
- * nothing -- so io_abort() also calls fetch_abort(), which wakes the hub (an
- * ev_async, safe from a signal handler), and the hub ends every transfer in
- * flight itself.
+ * nothing -- so a server that stops calls fetch_abort() too, which wakes the
+ * hub (an ev_async, safe from a signal handler), and the hub ends every
+ * transfer in flight itself.
  */
 #include <curl/curl.h>
 #include <ev.h>

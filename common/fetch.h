@@ -31,8 +31,8 @@ int fetch(const char *url, struct fetch_result *r);
 /* Seconds one fetch may take in all (default 10). */
 void fetch_set_timeout(double seconds);
 
-/* io_abort()'s part here: end the cooperative fetches in flight, from the
- * hub (a blocking one ends in libcurl's progress callback).
+/* After io_abort(): end the cooperative fetches in flight too, from the
+ * hub (a blocking one ends by itself, in libcurl's progress callback).
  * Async-signal-safe. */
 void fetch_abort(void);
 

@@ -11,7 +11,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fetch.h"
 #include "fiber.h"
 #include "io.h"
 #include "util.h"
@@ -32,7 +31,6 @@ bool io_patched(void)
 void io_abort(void)
 {
 	aborted = 1;
-	fetch_abort();
 }
 
 bool io_aborted(void)

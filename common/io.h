@@ -53,12 +53,12 @@ int io_sleep(double seconds);
 
 /* Cut short whatever is in flight, for good: a server that must stop now.
  * From then on a blocking wait ends with EINTR (one under way ends when a
- * signal interrupts it: call this from the signal's handler); fetches in
- * progress end -- cooperative ones on the hub's next turn, a blocking one
- * when libcurl next runs its progress callback (at once when the signal
- * whose handler calls this interrupts libcurl's wait) -- and new ones fail
- * at once, all with the error "the server is stopping".
- * Async-signal-safe. */
+ * signal interrupts it: call this from the signal's handler); a blocking
+ * fetch ends when libcurl next runs its progress callback (at once when
+ * the signal whose handler calls this interrupts libcurl's wait), and new
+ * fetches fail at once, with the error "the server is stopping".  The
+ * cooperative fetches on the hub end when fetch_abort() (fetch.h) is
+ * called too.  Async-signal-safe. */
 void io_abort(void);
 
 /* Has io_abort() been called?  Async-signal-safe. */

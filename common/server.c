@@ -7,8 +7,9 @@
  * sync worker, the hub's libev loop in the evented one -- even when the
  * signal came just before that wait began.  SIGTERM arms the grace timer;
  * SIGINT, and SIGALRM when the grace period is over, cut short what is in
- * flight: io_abort() (blocking waits end, every fetch fails, cooperative
- * ones through the hub) and the lab's abort hook (it kills the simulator).
+ * flight: io_abort() (blocking waits end, every fetch fails),
+ * fetch_abort() (the hub ends the cooperative ones) and the lab's abort
+ * hook (it kills the simulator).
  * All of it is async-signal-safe, so it may run in the middle of anything.
  *
  * After its accept loop the sync worker has nothing left: it served its
@@ -24,6 +25,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "fetch.h"
 #include "fiber.h"
 #include "io.h"
 #include "server.h"
@@ -69,6 +71,7 @@ static int set_grace_timer(double seconds)
 static void abort_in_flight(void)
 {
 	io_abort();
+	fetch_abort();
 	if (abort_hook)
 		abort_hook();
 }

@@ -1,5 +1,5 @@
 /*
- * upstream.c: the simulator's handler and its child process.
+ * upstream.c: the simulator's handler, and the keeper process that runs it.
  */
 #include <errno.h>
 #include <fcntl.h>
