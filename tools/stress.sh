@@ -13,7 +13,7 @@
 # still pass every run.
 #
 # Each run's output is kept in BUILD/stress/run-N.log.  The last line is
-# "N passed, M failed", followed by each failing check and how often.
+# "N passed, M failed", then each check that failed and in how many runs.
 set -u
 runs=${1:-5} load=${2:-2} build=${3:-build} bin=${4:-.}
 dir=$build/stress
@@ -69,6 +69,9 @@ while [ "$n" -le "$runs" ]; do
 done
 stop_busy
 
-echo "$passed passed, $failed failed (runs of every timing suite and the grader, $load busy loops)"
-sort "$dir/failures" | uniq -c | sed 's/^ *\([0-9]*\) \(.*\)/  \2: failed \1 time(s)/'
+echo "stress: $runs runs of every timing suite and the grader, $load busy loops; logs in $dir"
+# The last line: the count, then each check that failed and in how many runs.
+named=$(sort "$dir/failures" | uniq -c |
+	sed 's/^ *\([0-9]*\) \(.*\)/\2 (\1 runs)/' | paste -sd ';' - | sed 's/;/; /g')
+echo "$passed passed, $failed failed${named:+: $named}"
 [ "$failed" -eq 0 ]
