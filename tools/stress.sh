@@ -22,6 +22,7 @@ mkdir -p "$dir"
 
 busy=
 stop_busy() {
+	# shellcheck disable=SC2086  # $busy is a list of pids
 	[ -n "$busy" ] && kill $busy 2>/dev/null
 	busy=
 }
