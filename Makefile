@@ -36,7 +36,7 @@ WARNINGS := -std=c11 -Wall -Wextra -Werror
 CPPFLAGS += -D_GNU_SOURCE -Icommon
 CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
-LDLIBS   += $(CURL_LIBS) -lev -lhttp_parser
+LDLIBS   += $(CURL_LIBS) -lev -lhttp_parser -pthread
 
 BUILD    ?= build
 BIN      ?= .

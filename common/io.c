@@ -29,6 +29,11 @@ bool io_patched(void)
 	return patched;
 }
 
+void io_unpatch(void)
+{
+	patched = false;
+}
+
 void io_abort(void)
 {
 	aborted = 1;
