@@ -8,6 +8,11 @@
 #                   "Score: N/M" (LAB=lab3 for one lab, RESULTS=FILE for a
 #                   Gradescope results.json; see grade/)
 #   make grade-selftest  check that the grader fails deliberately broken labs
+#   make handout    the student handout: build/handout/workerlab/ and its
+#                   tarball, every solution region ($begin ... $end in the
+#                   sources) replaced by a TODO stub that compiles, without
+#                   the answer key, the instructors' guide or hidden checks;
+#                   fails if the tarball holds a solution (tools/handout.sh)
 #   make grade-calibrate  for a grading machine: run each graded check RUNS
 #                   times (default 5); per check the worst figure, its bound
 #                   and the margin, and the WORKERLAB_SLOW to grade with
@@ -54,7 +59,7 @@ TESTLIB_O := $(BUILD)/tests/testlib.o $(BUILD)/tests/model.o
 GRADER_O := $(BUILD)/common/util.o $(BUILD)/common/listen.o $(BUILD)/common/profile.o
 
 .PHONY: all test check test-here asan grade grade-selftest grade-calibrate stress fuzz valgrind \
-	bench bench-python deps clean
+	bench bench-python deps clean handout
 .SECONDARY:
 all: $(PROGRAMS)
 
@@ -127,6 +132,11 @@ $(BUILD)/tests/grade: $(BUILD)/tests/grade.o $(TESTLIB_O) $(GRADER_O)
 
 grade-selftest: $(BUILD)/tests/grade
 	@sh tools/grade-selftest.sh $(BUILD)/tests/grade
+
+# The handout is made from the sources as they are; tools/handout.sh says
+# how a solution region is marked.
+handout:
+	@sh tools/handout.sh $(BUILD)/handout
 
 RUNS ?= 5
 LOAD ?= 2
