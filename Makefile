@@ -13,6 +13,13 @@
 #                   sources) replaced by a TODO stub that compiles, without
 #                   the answer key, the instructors' guide or hidden checks;
 #                   fails if the tarball holds a solution (tools/handout.sh)
+#   make gradescope  build/gradescope/autograder.zip from the handout, with
+#                   the hidden checks and points of grade/ (or GRADE_DIR=),
+#                   WORKERLAB_SLOW= recorded for the grader
+#   make handout-selftest  make both, build the handout, grade it through
+#                   run_autograder: it must lose exactly the checks of
+#                   grade/exercises, and score full marks with the regions
+#                   put back (part of make test)
 #   make grade-calibrate  for a grading machine: run each graded check RUNS
 #                   times (default 5); per check the worst figure, its bound
 #                   and the margin, and the WORKERLAB_SLOW to grade with
@@ -59,7 +66,7 @@ TESTLIB_O := $(BUILD)/tests/testlib.o $(BUILD)/tests/model.o
 GRADER_O := $(BUILD)/common/util.o $(BUILD)/common/listen.o $(BUILD)/common/profile.o
 
 .PHONY: all test check test-here asan grade grade-selftest grade-calibrate stress fuzz valgrind \
-	bench bench-python deps clean handout
+	bench bench-python deps clean handout gradescope handout-selftest
 .SECONDARY:
 all: $(PROGRAMS)
 
@@ -88,7 +95,8 @@ test-here: $(PROGRAMS) $(TEST_BIN)
 # The suites run one after another even under make -j: timing checks are
 # built to survive a busy machine, but there is no need to make it busy.
 test check: $(PROGRAMS) $(TEST_BIN) $(BUILD)/tests/grade $(BUILD)/tests/valgrind_labs
-	@$(MAKE) --no-print-directory -j1 test-here asan grade-selftest valgrind fuzz notes-check
+	@$(MAKE) --no-print-directory -j1 test-here asan grade-selftest handout-selftest valgrind \
+		fuzz notes-check
 
 # valgrind: lab1 and lab4 run a few requests under memcheck (fiber stacks
 # are registered with it); any error or definite leak fails.
@@ -133,10 +141,16 @@ $(BUILD)/tests/grade: $(BUILD)/tests/grade.o $(TESTLIB_O) $(GRADER_O)
 grade-selftest: $(BUILD)/tests/grade
 	@sh tools/grade-selftest.sh $(BUILD)/tests/grade
 
-# The handout is made from the sources as they are; tools/handout.sh says
-# how a solution region is marked.
+# The handout and the autograder are made from the sources as they are;
+# tools/handout.sh says how a solution region is marked.
 handout:
 	@sh tools/handout.sh $(BUILD)/handout
+
+gradescope: handout
+	@sh tools/gradescope.sh $(BUILD)/handout $(BUILD)/gradescope
+
+handout-selftest:
+	@sh tools/handout-selftest.sh
 
 RUNS ?= 5
 LOAD ?= 2
