@@ -51,4 +51,4 @@ done
 (cd "$stage" && zip -qrX ../autograder.zip .)
 echo "gradescope: $out/autograder.zip: the handout, $hidden hidden checks," \
      "WORKERLAB_SLOW=$(cat "$stage/slow"); a student hands in" \
-     "$(tr '\n' ' ' <"$stage/submitted-files")"
+     "$(tr '\n' ' ' <"$stage/submitted-files" | sed 's/ $//')"
