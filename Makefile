@@ -8,6 +8,18 @@
 #                   "Score: N/M" (LAB=lab3 for one lab, RESULTS=FILE for a
 #                   Gradescope results.json; see grade/)
 #   make grade-selftest  check that the grader fails deliberately broken labs
+#   make handout    the student handout: build/handout/workerlab/ and its
+#                   tarball, every solution region ($begin ... $end in the
+#                   sources) replaced by a TODO stub that compiles, without
+#                   the answer key, the instructors' guide or hidden checks;
+#                   fails if the tarball holds a solution (tools/handout.sh)
+#   make gradescope  build/gradescope/autograder.zip from the handout, with
+#                   the hidden checks and points of grade/ (or GRADE_DIR=),
+#                   WORKERLAB_SLOW= recorded for the grader
+#   make handout-selftest  make both, build the handout, grade it through
+#                   run_autograder: it must lose exactly the checks of
+#                   grade/exercises, and score full marks with the regions
+#                   put back (part of make test)
 #   make grade-calibrate  for a grading machine: run each graded check RUNS
 #                   times (default 5); per check the worst figure, its bound
 #                   and the margin, and the WORKERLAB_SLOW to grade with
@@ -36,7 +48,7 @@ WARNINGS := -std=c11 -Wall -Wextra -Werror
 CPPFLAGS += -D_GNU_SOURCE -Icommon
 CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
-LDLIBS   += $(CURL_LIBS) -lev -lhttp_parser
+LDLIBS   += $(CURL_LIBS) -lev -lhttp_parser -pthread
 
 BUILD    ?= build
 BIN      ?= .
@@ -48,9 +60,13 @@ PROGRAMS := $(BIN)/lab1 $(BIN)/lab2 $(BIN)/lab3 $(BIN)/lab4 $(BIN)/upstream \
 TESTS    := clocks fiber io app http labs hostile faults stop
 TEST_BIN := $(TESTS:%=$(BUILD)/tests/test_%)
 TESTLIB_O := $(BUILD)/tests/testlib.o $(BUILD)/tests/model.o
+# The grader links only the common modules it uses, none of the files a
+# student writes in the handout: code that does not compile costs the labs
+# their points, and the labs are still graded.
+GRADER_O := $(BUILD)/common/util.o $(BUILD)/common/listen.o $(BUILD)/common/profile.o
 
 .PHONY: all test check test-here asan grade grade-selftest grade-calibrate stress fuzz valgrind \
-	bench bench-python notes-check deps clean
+	bench bench-python notes-check deps clean handout gradescope handout-selftest
 .SECONDARY:
 all: $(PROGRAMS)
 
@@ -79,7 +95,8 @@ test-here: $(PROGRAMS) $(TEST_BIN)
 # The suites run one after another even under make -j: timing checks are
 # built to survive a busy machine, but there is no need to make it busy.
 test check: $(PROGRAMS) $(TEST_BIN) $(BUILD)/tests/grade $(BUILD)/tests/valgrind_labs
-	@$(MAKE) --no-print-directory -j1 test-here asan grade-selftest valgrind fuzz notes-check
+	@$(MAKE) --no-print-directory -j1 test-here asan grade-selftest handout-selftest valgrind \
+		fuzz notes-check
 
 # valgrind: lab1 and lab4 run a few requests under memcheck (fiber stacks
 # are registered with it); any error or definite leak fails.
@@ -116,11 +133,22 @@ grade: $(BUILD)/tests/grade
 $(BUILD)/tests/valgrind_labs: $(BUILD)/tests/valgrind_labs.o $(TESTLIB_O) $(COMMON_O)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
-$(BUILD)/tests/grade: $(BUILD)/tests/grade.o $(TESTLIB_O) $(COMMON_O)
+$(BUILD)/tests/grade: $(BUILD)/tests/grade.o $(TESTLIB_O) $(GRADER_O)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
 grade-selftest: $(BUILD)/tests/grade
 	@sh tools/grade-selftest.sh $(BUILD)/tests/grade
+
+# The handout and the autograder are made from the sources as they are;
+# tools/handout.sh says how a solution region is marked.
+handout:
+	@sh tools/handout.sh $(BUILD)/handout
+
+gradescope: handout
+	@sh tools/gradescope.sh $(BUILD)/handout $(BUILD)/gradescope
+
+handout-selftest:
+	@sh tools/handout-selftest.sh
 
 RUNS ?= 5
 LOAD ?= 2

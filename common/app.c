@@ -73,12 +73,15 @@ const char *app_url(int i)
 /* The note's sync_download(): list(map(_download, URLS)). */
 void sync_download(struct downloads *d)
 {
-	d->n = nurls;
 	d->start = now();
+	/* $begin sequential: fetch each URL in turn, urls[i] into d->r[i]; d->n says how many */
+	d->n = nurls;
 	for (int i = 0; i < nurls; i++)
 		fetch(urls[i], &d->r[i]);
+	/* $end sequential; stub: d->n = 0; */
 }
 
+/* $begin spawn-join: what one download fiber runs: fetch one URL into its result */
 struct job {
 	const char *url;
 	struct fetch_result *r;
@@ -89,15 +92,17 @@ static void download_fiber(void *arg)
 	struct job *j = arg;
 	fetch(j->url, j->r);
 }
+/* $end spawn-join */
 
 /* The note's async_download(): gevent.spawn for each URL, then joinall. */
 void async_download(struct downloads *d)
 {
+	d->start = now();
+	/* $begin spawn-join: spawn one fiber per URL (fiber_spawn), then join them all; d->n says how many */
 	struct job jobs[APP_MAX_URLS];
 	fiber *fibers[APP_MAX_URLS];
 
 	d->n = nurls;
-	d->start = now();
 	for (int i = 0; i < nurls; i++) {
 		jobs[i] = (struct job){ urls[i], &d->r[i] };
 		fibers[i] = fiber_spawn(download_fiber, &jobs[i], "download");
@@ -110,4 +115,5 @@ void async_download(struct downloads *d)
 	for (int i = 0; i < nurls; i++)
 		if (fibers[i])
 			fiber_join(fibers[i]);
+	/* $end spawn-join; stub: d->n = 0; */
 }

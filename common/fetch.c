@@ -309,18 +309,20 @@ static int fetch_cooperative(const char *url, struct fetch_result *r)
 
 	easy_setup(e, url, r);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, &t);
-	CURLMcode mc = curl_multi_add_handle(multi, e);
-	if (mc != CURLM_OK)
-		die("fetch: curl_multi_add_handle: %s", curl_multi_strerror(mc));
 	in_flight_add(&t);
 	if (io_aborted()) {	/* it came before the hub could hear of it */
 		t.rc = CURLE_ABORTED_BY_CALLBACK;
 		t.done = true;
 	}
+	/* $begin coop-fetch: run the transfer on the multi handle; suspend this fiber until check_done() sets t.done and t.rc */
+	CURLMcode mc = curl_multi_add_handle(multi, e);
+	if (mc != CURLM_OK)
+		die("fetch: curl_multi_add_handle: %s", curl_multi_strerror(mc));
 	while (!t.done)
 		fiber_suspend("fetch");
-	in_flight_remove(&t);
 	curl_multi_remove_handle(multi, e);
+	/* $end coop-fetch; stub: t.rc = curl_easy_perform(e); */
+	in_flight_remove(&t);
 	int status = easy_finish(e, t.rc, r);
 	if (nidle < (int)(sizeof idle / sizeof idle[0]))
 		idle[nidle++] = e;

@@ -28,6 +28,11 @@ bool io_patched(void)
 	return patched;
 }
 
+void io_unpatch(void)
+{
+	patched = false;
+}
+
 void io_abort(void)
 {
 	aborted = 1;
@@ -80,24 +85,34 @@ static int poll_wait(int fd, int events, double timeout)
 	return n < 0 ? -1 : n > 0;
 }
 
+/* The patched wait: suspend only the calling fiber until fd is ready, while
+ * the hub runs the others.  1 ready, 0 timeout, -1 with errno EINTR when
+ * fiber_wake() ended the wait first: its waker wants it to end. */
+static int hub_wait(int fd, int events, double timeout)
+{
+	/* $begin coop-wait: wait in the hub, not in poll(): suspend this fiber until fd is ready (fiber_wait_fd) */
+	int r = fiber_wait_fd(fd, events, timeout);
+	if (r < 0)
+		errno = EINTR;
+	return r;
+	/* $end coop-wait; stub: return poll_wait(fd, events, timeout); */
+}
+
 int io_wait(int fd, int events, double deadline)
 {
 	for (;;) {
 		double timeout = time_left(deadline);
-		int r = patched ? fiber_wait_fd(fd, events, timeout)
+		int r = patched ? hub_wait(fd, events, timeout)
 				: poll_wait(fd, events, timeout);
 		if (r >= 0) {
 			if (r == 0)
 				errno = ETIMEDOUT;
 			return r ? 1 : -1;
 		}
-		if (patched) {	/* fiber_wake(): its waker wants it to end */
-			errno = EINTR;
-			return -1;
-		}
-		/* A signal that does not cut IO short -- SIGTERM's grace
-		 * period, say -- must not drop the request: wait on. */
-		if (errno != EINTR || io_aborted())
+		/* A patched wait ends early only when it is meant to.  A
+		 * signal that does not cut IO short -- SIGTERM's grace period,
+		 * say -- must not drop the request: wait on. */
+		if (patched || errno != EINTR || io_aborted())
 			return -1;
 	}
 }

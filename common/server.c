@@ -227,6 +227,7 @@ int serve_evented(int listen_fd, http_handler *handler)
 {
 	io_patch();		/* gevent's monkey.patch_all() */
 	catch_stop_signals(listen_fd);
+	/* $begin evented-accept: until stopping, accept each connection and serve it in a fiber of its own (start_connection) */
 	while (!stopping) {
 		if (nlive >= MAX_CONNECTIONS) {
 			fiber_sleep(0.01);	/* let some finish first */
@@ -240,6 +241,7 @@ int serve_evented(int listen_fd, http_handler *handler)
 			break;
 		}
 	}
+	/* $end evented-accept; stub: (void)start_connection; serve_sync(listen_fd, handler); */
 	finish_connections();
 	stop_catching();
 	return 0;

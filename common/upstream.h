@@ -7,18 +7,20 @@
  * <ms> milliseconds, unscaled.  For tests of failing upstreams it also
  * misbehaves on request: /status/<code> answers with that status, /reset
  * resets the connection, /garbage answers a line that is not HTTP, /hang
- * never answers.  It runs on the evented worker, so requests wait their
- * delays side by side: an answer takes the time the profile says, not
- * longer because another request is waiting -- up to the evented worker's
- * limit of connections at once (4,096); beyond it, connections wait in the
- * listen backlog and their answers come that much later.
+ * never answers.  It serves each connection in a thread of its own, so
+ * requests wait their delays side by side: an answer takes the time the
+ * profile says, not longer because another request is waiting -- up to
+ * 4,096 connections at once; beyond that, connections wait in the listen
+ * backlog and their answers come that much later.  It runs none of the
+ * code a student writes in the handout (the evented worker, the cooperative
+ * IO), so every lab has a working upstream from the start.
  */
 #ifndef UPSTREAM_H
 #define UPSTREAM_H
 
 #include <sys/types.h>
 
-/* Serve on listen_fd until SIGINT or SIGTERM. */
+/* Serve on listen_fd until SIGINT or SIGTERM, then exit with status 0. */
 int upstream_serve(int listen_fd, double delay_scale);
 
 /* Start the simulator on a free 127.0.0.1 port, and return its port.  It

@@ -1,0 +1,163 @@
+#!/bin/sh
+# handout-selftest: the handout and its autograder do what they say
+# (`make handout-selftest`, part of `make test`).  In a scratch folder:
+#
+#  1. tools/handout.sh makes the handout (it checks its tarball: no
+#     solution line, marker, left-out or built file, no link that leads
+#     nowhere), and tools/gradescope.sh the autograder, given one hidden
+#     check of our own (1 point, always passes).
+#  2. The handout, unpacked from the autograder as Gradescope would, builds
+#     as setup.sh builds it, with the kit's warnings, which are errors.
+#  3. run_autograder grades it twice, in a folder laid out as Gradescope's
+#     (source/, submission/, results/), and results.json is read:
+#     - the handout's own files handed in, untouched, in a repository's
+#       layout: it fails exactly the checks grade/exercises lists, all of
+#       them and no other, and scores what the rest are worth;
+#     - the same files with the reference regions put back, handed in as
+#       bare files: full marks.
+#     Both times the hidden check runs, scores and is marked hidden.
+#
+# The regions are put back here, not by copying the reference files: each
+# TODO line and its stub become the region they stand for, and the file
+# must then be the reference file less its marker lines.
+#
+# In a tree with no solution regions -- a student's handout -- there is
+# nothing to check: it says so and succeeds.  It takes about a minute and a
+# half, most of it the two grading runs.
+# usage: tools/handout-selftest.sh   (from the top of the tree)
+set -eu
+if ! grep -q '\$begin ' common/*.c; then
+	echo "handout-selftest: no solution regions here (a handout): nothing to check"
+	exit 0
+fi
+scratch=$(mktemp -d /tmp/workerlab-handout-selftest-XXXXXX)
+trap 'rm -rf "$scratch"' EXIT INT TERM
+failures=0
+verdict() {	# NAME PROBLEM (empty: passed)
+	if [ -z "$2" ]; then
+		echo "handout-selftest: $1: OK"
+	else
+		echo "handout-selftest: $1: FAIL: $2"
+		failures=$((failures + 1))
+	fi
+}
+
+# ---- 1. the handout and the autograder ----
+
+mkdir -p "$scratch/grade/hidden"
+cp grade/points "$scratch/grade/points"
+printf '#!/bin/sh\n# points: 1\necho "a hidden check ran"\n' >"$scratch/grade/hidden/selftest"
+chmod +x "$scratch/grade/hidden/selftest"
+sh tools/handout.sh "$scratch/handout" >/dev/null
+GRADE_DIR=$scratch/grade WORKERLAB_SLOW=${WORKERLAB_SLOW:-1} \
+	sh tools/gradescope.sh "$scratch/handout" "$scratch/zip" >/dev/null
+root=$scratch/autograder
+mkdir -p "$root/source" "$root/submission" "$root/results"
+(cd "$root/source" && unzip -q "$scratch/zip/autograder.zip")
+problem=
+for f in setup.sh run_autograder workerlab/Makefile submitted-files slow; do
+	[ -e "$root/source/$f" ] || problem="$problem no $f;"
+done
+[ -x "$root/source/run_autograder" ] || problem="$problem run_autograder is not executable;"
+verdict "autograder.zip holds setup.sh, run_autograder and the handout" "$problem"
+
+# ---- 2. it builds ----
+
+kit=$root/source/workerlab
+if make -C "$kit" -j2 all build/tests/grade >"$scratch/build.log" 2>&1; then
+	verdict "the handout builds with no warning" ""
+else
+	tail -20 "$scratch/build.log"
+	verdict "the handout builds with no warning" "make failed"
+	exit 1
+fi
+
+# ---- 3. graded ----
+
+# tests RESULTS: one line per test, "STATUS<tab>MAX<tab>VISIBILITY<tab>NAME".
+tests() {
+	sed -n 's/^ *{"name": "\([^"]*\)", "score": [0-9]*, "max_score": \([0-9]*\), "status": "\([a-z]*\)".*"visibility": "\([a-z]*\)"}.*/\3\t\2\t\4\t\1/p' "$1"
+}
+score() {
+	sed -n 's/^ *"score": \([0-9]*\),$/\1/p' "$1"
+}
+
+# grade NAME: run_autograder on what is in submission/ now; its results.json
+# is left in $scratch/NAME.json, its output in $scratch/NAME.log.
+grade() {
+	rm -f "$root/results/results.json"
+	AUTOGRADER_ROOT=$root sh "$root/source/run_autograder" >"$scratch/$1.log" 2>&1 || true
+	cp "$root/results/results.json" "$scratch/$1.json" 2>/dev/null || : >"$scratch/$1.json"
+}
+
+# The hidden check: run, scored, hidden.
+hidden_ok() {
+	tests "$1" | grep -q "$(printf '^passed\t1\thidden\tselftest$')" ||
+		echo " the hidden check did not pass, hidden;"
+}
+
+# Untouched: the handout's files, in a repository's layout, beside an
+# older app.c deeper down that must not be taken for common/app.c.
+while read -r path; do
+	mkdir -p "$root/submission/repo/$(dirname "$path")"
+	cp "$kit/$path" "$root/submission/repo/$path"
+done <"$root/source/submitted-files"
+mkdir -p "$root/submission/repo/old/common/attic"
+echo "this does not compile" >"$root/submission/repo/old/common/attic/app.c"
+grade untouched
+awk '/^\t/ { sub(/^\t/, ""); print }' grade/exercises | sort -u >"$scratch/expected"
+tests "$scratch/untouched.json" | awk -F'\t' '$1 == "failed" { print $4 }' | sort >"$scratch/failed"
+problem=
+[ -s "$scratch/untouched.json" ] || problem="no results.json;"
+problem="$problem$(comm -23 "$scratch/expected" "$scratch/failed" |
+	sed "s/.*/ did not fail '&';/" | tr '\n' ' ')"
+problem="$problem$(comm -13 "$scratch/expected" "$scratch/failed" |
+	sed "s/.*/ failed '&', which grade\/exercises does not list;/" | tr '\n' ' ')"
+total=$(tests "$scratch/untouched.json" | awk -F'\t' '{ n += $2 } END { print n + 0 }')
+lost=$(tests "$scratch/untouched.json" | awk -F'\t' '$1 == "failed" { n += $2 } END { print n + 0 }')
+got=$(score "$scratch/untouched.json")
+[ "$got" = "$((total - lost))" ] || problem="$problem score $got, expected $((total - lost));"
+problem="$problem$(hidden_ok "$scratch/untouched.json")"
+grep -q "grading repo/common/app.c as common/app.c" "$scratch/untouched.log" ||
+	problem="$problem repo/common/app.c was not the app.c taken;"
+verdict "the untouched handout loses exactly the $(wc -l <"$scratch/expected") checks of grade/exercises (score $got/$total)" "$problem"
+
+# Restored: each stub in the handout's files replaced by its region.
+rm -rf "$root/submission"/*
+problem=
+while read -r path; do
+	awk '
+	FNR == NR {		# the reference: its regions, in order
+		if ($0 ~ /^[ \t]*\/\* \$begin /) { r++; n[r] = 0; inside = 1; next }
+		if ($0 ~ /^[ \t]*\/\* \$end /) { stub[r] = $0 ~ /; stub: /; inside = 0; next }
+		if (inside) line[r, ++n[r]] = $0
+		next
+	}
+	skip { skip = 0; next }
+	/^[ \t]*\/\* TODO\([a-z0-9-]+\): / {
+		k++
+		for (i = 1; i <= n[k]; i++) print line[k, i]
+		skip = stub[k]
+		next
+	}
+	{ print }' "$path" "$kit/$path" >"$root/submission/$(basename "$path")"
+	grep -Ev '^[[:blank:]]*/\* \$(begin|end) ' "$path" >"$scratch/reference"
+	cmp -s "$scratch/reference" "$root/submission/$(basename "$path")" ||
+		problem="$problem $path with its regions put back is not the reference;"
+done <"$root/source/submitted-files"
+grade restored
+got=$(score "$scratch/restored.json")
+total=$(tests "$scratch/restored.json" | awk -F'\t' '{ n += $2 } END { print n + 0 }')
+[ -n "$got" ] && [ "$got" = "$total" ] || problem="$problem score ${got:-none}/$total;"
+problem="$problem$(hidden_ok "$scratch/restored.json")"
+verdict "the regions put back score full marks ($got/$total)" "$problem"
+
+if [ "$failures" -ne 0 ]; then
+	for run in untouched restored; do
+		echo "---- run_autograder, $run:"
+		sed 's/^/    /' "$scratch/$run.log"
+	done
+	echo "handout-selftest: $failures of 4 checks failed"
+	exit 1
+fi
+echo "handout-selftest: 4 passed, 0 failed"
