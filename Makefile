@@ -1,6 +1,6 @@
 # workerlab: four small servers that reproduce one experiment.
 #
-#   make            build lab1..lab4 and upstream, here at the top
+#   make            build lab1..lab6 and upstream, here at the top
 #   make lab4       build one lab (then: ./lab4)
 #   make test       build, then run the Check suites (same as: make check),
 #                   first as built, then again under ASan + UBSan (make asan)
@@ -49,15 +49,20 @@ CPPFLAGS += -D_GNU_SOURCE -Icommon
 CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 LDLIBS   += $(CURL_LIBS) -lev -lhttp_parser -pthread
+# libpq, for the database labs (lab5, lab6) and their suite only.
+PQ_CFLAGS := $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
+PQ_LIBS   := $(shell pkg-config --libs libpq 2>/dev/null || echo -lpq)
 
 BUILD    ?= build
 BIN      ?= .
 
 COMMON   := util fiber io fetch http server listen profile app answer upstream lab
 COMMON_O := $(COMMON:%=$(BUILD)/common/%.o)
-PROGRAMS := $(BIN)/lab1 $(BIN)/lab2 $(BIN)/lab3 $(BIN)/lab4 $(BIN)/upstream \
-	    $(BIN)/labload
-TESTS    := clocks fiber io app http labs hostile faults stop
+DB       := db pgcluster queries dblab
+DB_O     := $(DB:%=$(BUILD)/common/%.o)
+PROGRAMS := $(BIN)/lab1 $(BIN)/lab2 $(BIN)/lab3 $(BIN)/lab4 $(BIN)/lab5 $(BIN)/lab6 \
+	    $(BIN)/upstream $(BIN)/labload
+TESTS    := clocks fiber io app http labs hostile faults stop db
 TEST_BIN := $(TESTS:%=$(BUILD)/tests/test_%)
 TESTLIB_O := $(BUILD)/tests/testlib.o $(BUILD)/tests/model.o
 # The grader links only the common modules it uses, none of the files a
@@ -74,6 +79,11 @@ $(BIN)/lab1: $(BUILD)/lab1-sync/main.o $(COMMON_O)
 $(BIN)/lab2: $(BUILD)/lab2-sync-async/main.o $(COMMON_O)
 $(BIN)/lab3: $(BUILD)/lab3-evented-blocking/main.o $(COMMON_O)
 $(BIN)/lab4: $(BUILD)/lab4-evented-async/main.o $(COMMON_O)
+$(BIN)/lab5: $(BUILD)/lab5-evented-db-blocking/main.o $(COMMON_O) $(DB_O)
+$(BIN)/lab6: $(BUILD)/lab6-evented-db-cooperative/main.o $(COMMON_O) $(DB_O)
+$(BIN)/lab5 $(BIN)/lab6 $(BUILD)/tests/test_db: LDLIBS += $(PQ_LIBS)
+$(BUILD)/tests/test_db: $(DB_O)
+$(DB_O) $(BUILD)/tests/test_db.o: CPPFLAGS += $(PQ_CFLAGS)
 $(BIN)/upstream: $(BUILD)/tools/upstream.o $(COMMON_O)
 $(BIN)/labload: $(BUILD)/tools/labload.o $(BUILD)/common/util.o
 $(PROGRAMS):

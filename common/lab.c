@@ -16,15 +16,41 @@
 
 static http_handler *lab_hello;
 
+static struct {
+	const char *path;
+	http_handler *handler;
+} routes[4];			/* lab_route()'s, beside /hello */
+static int nroutes;
+
+void lab_route(const char *path, http_handler *handler)
+{
+	if (nroutes == (int)(sizeof routes / sizeof routes[0]))
+		die("lab: too many routes");
+	routes[nroutes].path = path;
+	routes[nroutes++].handler = handler;
+}
+
+/* The handler for path: /hello's, a lab_route()'s, or NULL. */
+static http_handler *handler_of(const char *path)
+{
+	if (strcmp(path, "/hello") == 0)
+		return lab_hello;
+	for (int i = 0; i < nroutes; i++)
+		if (strcmp(path, routes[i].path) == 0)
+			return routes[i].handler;
+	return NULL;
+}
+
 static void route(const struct http_request *req, struct http_response *res)
 {
-	if (strcmp(req->path, "/hello") != 0) {
+	http_handler *h = handler_of(req->path);
+	if (!h) {
 		http_error(res, 404);
 	} else if (strcmp(req->method, "GET") != 0 && !req->head) {
 		http_error(res, 405);
 		res->allow = "GET, HEAD";
 	} else {
-		lab_hello(req, res);
+		h(req, res);
 	}
 }
 
