@@ -64,7 +64,7 @@ PROGRAMS := $(BIN)/lab1 $(BIN)/lab2 $(BIN)/lab3 $(BIN)/lab4 $(BIN)/lab5 $(BIN)/l
 	    $(BIN)/upstream $(BIN)/labload
 TESTS    := clocks fiber io app http labs hostile faults stop db
 TEST_BIN := $(TESTS:%=$(BUILD)/tests/test_%)
-TESTLIB_O := $(BUILD)/tests/testlib.o $(BUILD)/tests/model.o
+TESTLIB_O := $(BUILD)/tests/testlib.o $(BUILD)/tests/model.o $(BUILD)/tests/dbmodel.o
 # The grader links only the common modules it uses, none of the files a
 # student writes in the handout: code that does not compile costs the labs
 # their points, and the labs are still graded.

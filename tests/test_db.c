@@ -23,14 +23,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "model.h"
+#include "dbmodel.h"
 #include "pgcluster.h"
 #include "profile.h"
 #include "testlib.h"
 #include "util.h"
 
 static char conninfo[512];	/* the suite's cluster */
-static const double s = 10 * 0.1 * 0.3;	/* ten, one after another */
 
 static const char *const db_labs[] = { "lab5", "lab6" };
 
@@ -43,101 +42,20 @@ static void start(struct tl_proc *p, const char *lab, const char *db, const char
 	tl_start(p, lab, args);
 }
 
-static double slow(void)
-{
-	return model_slowness();
-}
+/* Run one of dbmodel.c's checks on db_models[i]; fail with its words. */
+#define CHECK(fn, i) do { \
+	struct verdict v; \
+	fn(&db_models[i], &v); \
+	ck_assert_msg(v.ok, "%s: %s", db_models[i].name, v.why); \
+} while (0)
 
-START_TEST(one_db_request_takes_ten_queries_in_both_labs)
-{
-	struct tl_proc p;
-	struct tl_reply r;
-	start(&p, db_labs[_i], NULL, NULL, NULL);
-	tl_get(p.port, "/db", &r);
-	tl_stop(&p);
-	ck_assert_msg(r.status == 200 && strstr(r.body, "\"code\": 0, \"message\": \"success\", \"data\": "),
-		      "%s /db: %d %s", db_labs[_i], r.status, r.body);
-	ck_assert_msg(r.seconds >= 0.95 * s && r.seconds <= 2 * s * slow(),
-		      "%s: one /db took %.3fs, expected about %.3fs", db_labs[_i], r.seconds, s);
-}
-END_TEST
-
-START_TEST(lab5_serves_four_db_requests_one_after_another)
-{
-	struct tl_proc p;
-	double ends[4];
-	start(&p, "lab5", NULL, NULL, NULL);
-	int ok = tl_get_many(p.port, "/db", 4, ends);
-	tl_stop(&p);
-	ck_assert_int_eq(ok, 4);
-	/* one after another: the last waits for all four, 4S; side by side it
-	 * would end near S */
-	ck_assert_msg(ends[3] >= 3.8 * s, "lab5: four /db at once, the last ended at %.3fs: "
-		      "they overlapped (S = %.3fs); is the driver blocking?", ends[3], s);
-}
-END_TEST
-
-START_TEST(lab6_overlaps_four_db_requests)
-{
-	struct tl_proc p;
-	double ends[4];
-	start(&p, "lab6", NULL, NULL, NULL);
-	int ok = tl_get_many(p.port, "/db", 4, ends);
-	tl_stop(&p);
-	ck_assert_int_eq(ok, 4);
-	ck_assert_msg(ends[0] >= 0.95 * s, "the first ended at %.3fs", ends[0]);
-	double bound = fmin(2 * s * slow(), 3 * s);	/* one after another: 4S */
-	ck_assert_msg(ends[3] <= bound, "lab6: four /db at once, the last ended at %.3fs, "
-		      "more than %.3fs (S = %.3fs): they did not overlap", ends[3], bound, s);
-}
-END_TEST
-
-/* Send /db, wait until the lab is in the handler (it has accepted the
- * connection and opened one to the database), then time a /hello. */
-START_TEST(hello_waits_for_db_in_lab5_only)
-{
-	static const double scaled = 0.5;	/* S = 0.5 s: well above M */
-	const double sd = 10 * 0.1 * scaled, m = profile_max() * scaled;
-	const char *args[] = { "-b", "127.0.0.1:0", "--delay-scale", "0.5", "--db", conninfo, NULL };
-	struct tl_proc p;
-	struct tl_reply hello, db;
-	tl_start(&p, db_labs[_i], args);
-	int fds = tl_fd_count(p.pid);
-	double t0 = now();
-	int fd = tl_connect(p.port);
-	const char *get = "GET /db HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-	ck_assert_int_eq(write(fd, get, strlen(get)), (ssize_t)strlen(get));
-	ck_assert_msg(tl_wait_fds(p.pid, fds + 2, 10), "%s never started /db", db_labs[_i]);
-	double t1 = now();
-	tl_get(p.port, "/hello", &hello);
-	tl_read_reply(fd, t0, 10, &db);
-	close(fd);
-	tl_stop(&p);
-	ck_assert_int_eq(hello.status, 200);
-	ck_assert_int_eq(db.status, 200);
-	double hello_end = t1 - t0 + hello.seconds;	/* from before /db's connect */
-	if (_i == 0)
-		ck_assert_msg(hello_end >= 0.95 * sd, "lab5: /hello ended %.3fs after /db began, "
-			      "before /db's queries could (%.3fs): it did not wait", hello_end, sd);
-	else
-		ck_assert_msg(hello.seconds <= fmin(2 * m * slow(), 0.8 * sd),
-			      "lab6: /hello took %.3fs while /db ran (M = %.3fs): it waited",
-			      hello.seconds, m);
-}
-END_TEST
-
-START_TEST(spawned_queries_run_one_after_another_in_lab5)
-{
-	struct tl_proc p;
-	struct tl_reply r;
-	start(&p, "lab5", NULL, NULL, NULL);
-	tl_get(p.port, "/db?spawn=1", &r);
-	tl_stop(&p);
-	ck_assert_int_eq(r.status, 200);
-	ck_assert_msg(r.seconds >= 0.95 * s, "lab5: /db?spawn=1 took %.3fs, less than ten "
-		      "queries one after another (%.3fs)", r.seconds, s);
-}
-END_TEST
+START_TEST(both_labs_answer_db_with_the_notes_json) { CHECK(check_db_answers_json, _i); } END_TEST
+START_TEST(one_db_request_takes_ten_queries_in_both_labs) { CHECK(check_db_one_request, _i); } END_TEST
+START_TEST(lab5_serves_four_db_requests_one_after_another) { CHECK(check_db_four_at_once, 0); } END_TEST
+START_TEST(lab6_overlaps_four_db_requests) { CHECK(check_db_four_at_once, 1); } END_TEST
+START_TEST(hello_waits_for_db_in_lab5_only) { CHECK(check_db_hello_meanwhile, _i); } END_TEST
+START_TEST(spawned_queries_overlap_in_lab6_only) { CHECK(check_db_spawn, _i); } END_TEST
+START_TEST(sigterm_stops_a_busy_lab_and_its_cluster) { CHECK(check_db_clean_shutdown, _i); } END_TEST
 
 /* Pool of 10: one round, Q; pool of 3: ceil(10 / 3) = 4 rounds.  At the
  * unscaled 0.1 s, and after a first request has opened the connections. */
@@ -157,7 +75,7 @@ START_TEST(spawned_queries_in_lab6_take_a_round_per_pool_load)
 	tl_stop(&p);
 	ck_assert_int_eq(warm.status, 200);
 	ck_assert_int_eq(r.status, 200);
-	double bound = fmin(2 * rounds * qq * slow(), (rounds + 0.8) * qq);
+	double bound = fmin(2 * rounds * qq * model_slowness(), (rounds + 0.8) * qq);
 	ck_assert_msg(r.seconds >= 0.95 * rounds * qq && r.seconds <= bound,
 		      "lab6 --pool %d: /db?spawn=1 took %.3fs, expected %d rounds of %.1fs",
 		      pools[_i], r.seconds, rounds, qq);
@@ -338,11 +256,13 @@ static Suite *db_suite(void)
 	Suite *su = suite_create("db");
 	TCase *tc = tcase_create("labs");
 	tcase_set_timeout(tc, 30 * model_slowness());
+	tcase_add_loop_test(tc, both_labs_answer_db_with_the_notes_json, 0, 2);
 	tcase_add_loop_test(tc, one_db_request_takes_ten_queries_in_both_labs, 0, 2);
 	tcase_add_test(tc, lab5_serves_four_db_requests_one_after_another);
 	tcase_add_test(tc, lab6_overlaps_four_db_requests);
 	tcase_add_loop_test(tc, hello_waits_for_db_in_lab5_only, 0, 2);
-	tcase_add_test(tc, spawned_queries_run_one_after_another_in_lab5);
+	tcase_add_loop_test(tc, spawned_queries_overlap_in_lab6_only, 0, 2);
+	tcase_add_loop_test(tc, sigterm_stops_a_busy_lab_and_its_cluster, 0, 2);
 	tcase_add_loop_test(tc, spawned_queries_in_lab6_take_a_round_per_pool_load, 0, 2);
 	tcase_add_loop_test(tc, a_database_that_is_down_is_named_in_the_answer, 0, 2);
 	tcase_add_loop_test(tc, a_refused_login_is_named_in_the_answer, 0, 2);
@@ -360,6 +280,7 @@ int main(void)
 		fprintf(stderr, "test_db: cannot start a PostgreSQL cluster: %s\n", err);
 		return EXIT_FAILURE;
 	}
+	dbmodel_db = conninfo;
 	int rc = tl_run_suite(db_suite());
 	pgcluster_stop();
 	return rc;
