@@ -133,7 +133,7 @@ $(BUILD)/fuzz/fuzz_http: $(FUZZ_SRC)
 
 # make grade: rebuild the labs being graded (a lab that does not build
 # loses its points, the others are still graded), then run the grader.
-GRADE_LABS := $(if $(LAB),$(foreach l,$(LAB),$(firstword $(subst -, ,$(l)))),lab1 lab2 lab3 lab4)
+GRADE_LABS := $(if $(LAB),$(foreach l,$(LAB),$(firstword $(subst -, ,$(l)))),lab1 lab2 lab3 lab4 lab5 lab6)
 grade: $(BUILD)/tests/grade
 	@rm -f $(GRADE_LABS:%=$(BIN)/%)
 	@$(MAKE) -k --no-print-directory $(GRADE_LABS:%=$(BIN)/%) $(BIN)/upstream >/dev/null || \

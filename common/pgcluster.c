@@ -291,10 +291,46 @@ static _Noreturn void keep_cluster(int ready, const char *conninfo)
 	keeper_exit(stop_signal ? pg : 0, 0);
 }
 
+/* Is the pid named in path/keeper.pid known to be gone?  False when the
+ * file is not there yet (a cluster being made) or the process lives. */
+static bool keeper_gone(const char *path)
+{
+	char file[300];
+	int pid = 0;
+	snprintf(file, sizeof file, "%s/keeper.pid", path);
+	FILE *f = fopen(file, "r");
+	if (f && fscanf(f, "%d", &pid) != 1)
+		pid = 0;
+	if (f)
+		fclose(f);
+	return pid > 0 && kill(pid, 0) != 0 && errno == ESRCH;
+}
+
+/* Remove the directories of clusters whose keeper was killed outright
+ * (SIGKILL to the keeper itself: nobody was left to clean up; its
+ * postgres got SIGQUIT as the keeper died).  Another lab's live cluster
+ * has a live keeper, and stays. */
+static void reap_leftovers(void)
+{
+	glob_t g;
+	if (glob("/tmp/workerlab-pg-*", GLOB_ONLYDIR, NULL, &g) != 0)
+		return;
+	char mine[sizeof dir];
+	memcpy(mine, dir, sizeof dir);
+	for (size_t i = 0; i < g.gl_pathc; i++)
+		if (strlen(g.gl_pathv[i]) < sizeof dir && keeper_gone(g.gl_pathv[i])) {
+			snprintf(dir, sizeof dir, "%s", g.gl_pathv[i]);
+			remove_dir();
+		}
+	memcpy(dir, mine, sizeof dir);
+	globfree(&g);
+}
+
 int pgcluster_start(char *conninfo, size_t len, char *err, size_t errlen)
 {
 	if (find_bindir(err, errlen) != 0 || pick_user(err, errlen) != 0)
 		return -1;
+	reap_leftovers();
 	snprintf(dir, sizeof dir, "/tmp/workerlab-pg-XXXXXX");
 	if (!mkdtemp(dir)) {
 		snprintf(err, errlen, "cannot make a directory in /tmp: %s", strerror(errno));
@@ -332,6 +368,13 @@ int pgcluster_start(char *conninfo, size_t len, char *err, size_t errlen)
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(ready[1]);
+	char file[sizeof dir + 16];
+	snprintf(file, sizeof file, "%s/keeper.pid", dir);
+	int kfd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (kfd >= 0) {		/* for reap_leftovers(), should the keeper be killed */
+		dprintf(kfd, "%d\n", (int)keeper);
+		close(kfd);
+	}
 	if (keeper < 0) {
 		snprintf(err, errlen, "fork: %s", strerror(errno));
 		close(ready[0]);

@@ -13,7 +13,9 @@
  * simulator: when the lab ends -- pgcluster_stop(), or the lab killed, even
  * with SIGKILL (PR_SET_PDEATHSIG) -- the keeper stops postgres with every
  * backend (an immediate shutdown: there is nothing to save) and removes the
- * directory.  No process and no directory outlives the lab.
+ * directory.  No process and no directory outlives the lab.  Should the
+ * keeper itself be killed outright, postgres still stops (it dies with
+ * the keeper), and the next start removes the directory left behind.
  */
 #ifndef PGCLUSTER_H
 #define PGCLUSTER_H
