@@ -32,6 +32,10 @@
 #                   its rows and the labs' are kept side by side
 #                   QUICK=1 (either bench): delays times 0.1, faster; writes
 #                   only bench/results/quick and leaves notes/ alone
+#   make bench-db   the database scenario: lab5 and lab6 beside psycopg2
+#                   under gunicorn's gevent worker, as it is and with
+#                   psycogreen, on one private PostgreSQL cluster; rows in
+#                   the same summary.csv (QUICK=1 as above)
 #   make notes-check  check the notes against the code as it is: quoted
 #                   diffs, quoted function names, English and zh-CN alike
 #                   (part of make test; tools/check-notes.sh says how)
@@ -71,7 +75,7 @@ TESTLIB_O := $(BUILD)/tests/testlib.o $(BUILD)/tests/model.o $(BUILD)/tests/dbmo
 GRADER_O := $(BUILD)/common/util.o $(BUILD)/common/listen.o $(BUILD)/common/profile.o
 
 .PHONY: all test check test-here asan grade grade-selftest grade-calibrate stress fuzz valgrind \
-	bench bench-python notes-check deps clean handout gradescope handout-selftest
+	bench bench-python bench-db notes-check deps clean handout gradescope handout-selftest
 .SECONDARY:
 all: $(PROGRAMS)
 
@@ -192,6 +196,9 @@ bench: all
 bench-python: $(BIN)/upstream $(BIN)/labload
 	sh tools/bench-python.sh
 	$(NOTES_FROM_BENCH)
+
+bench-db: $(BIN)/lab5 $(BIN)/lab6 $(BIN)/upstream $(BIN)/labload
+	sh tools/bench-db.sh
 
 # notes-check: every diff the notes quote is what diff prints now, every
 # function they quote is in the code, and notes/zh-CN keeps pace with notes/.
