@@ -112,6 +112,16 @@ static int open_conn(struct conn *c, char *err, size_t errlen)
 	return 0;
 }
 
+/* Take f out of the queue of fibers waiting for a connection. */
+static void unqueue(fiber *f)
+{
+	for (int i = 0; i < nwaiting; i++)
+		if (waiting[i] == f) {
+			memmove(waiting + i, waiting + i + 1, (size_t)(--nwaiting - i) * sizeof waiting[0]);
+			return;
+		}
+}
+
 /* A connection for this fiber: an idle open one, else a slot to open, else
  * wait for one to be given back.  Blocking, a query never yields while it
  * holds one, so the pool is never exhausted. */
@@ -137,6 +147,15 @@ static struct conn *acquire(void)
 			return NULL;
 		waiting[nwaiting++] = fiber_self();
 		fiber_suspend("waiting for a database connection");
+		unqueue(fiber_self());	/* woken by another, it may still be there */
+		if (io_aborted()) {	/* the server is stopping: so do all waiters */
+			while (nwaiting > 0) {
+				fiber *f = waiting[0];
+				unqueue(f);
+				fiber_wake(f);
+			}
+			return NULL;
+		}
 	}
 }
 
@@ -150,7 +169,7 @@ static void release(struct conn *c)
 	c->busy = false;
 	if (nwaiting > 0) {
 		fiber *f = waiting[0];
-		memmove(waiting, waiting + 1, --nwaiting * sizeof waiting[0]);
+		unqueue(f);
 		fiber_wake(f);
 	}
 }
@@ -230,7 +249,8 @@ int db_sleep(double seconds, char *err, size_t errlen)
 		die("db: db_sleep before db_configure");
 	struct conn *c = acquire();
 	if (!c) {
-		snprintf(err, errlen, "no database connection: too many waiting");
+		snprintf(err, errlen, io_aborted() ? "the query failed: the server is stopping"
+			 : "no database connection: too many fibers waiting for one");
 		return -1;
 	}
 	int rc = c->pg ? 0 : open_conn(c, err, errlen);

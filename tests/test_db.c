@@ -154,6 +154,40 @@ START_TEST(a_connection_dropped_mid_query_is_named_and_replaced)
 }
 END_TEST
 
+/* SIGTERM while fibers wait for the only connection: once the grace
+ * period is over, every one of them gives up, and both requests are
+ * answered that the server is stopping -- none is left waiting for a
+ * connection nobody will give back. */
+START_TEST(sigterm_answers_queries_still_waiting_for_a_connection)
+{
+	const char *args[] = { "-b", "127.0.0.1:0", "--db", conninfo, "--pool", "1", NULL };
+	struct tl_proc p;
+	struct tl_reply r[2];
+	int fd[2];
+	tl_start(&p, "lab6", args);
+	double t0 = now();
+	for (int k = 0; k < 2; k++) {
+		fd[k] = tl_connect(p.port);
+		const char *get = "GET /db?spawn=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+		ck_assert_int_eq(write(fd[k], get, strlen(get)), (ssize_t)strlen(get));
+	}
+	usleep(200000);		/* both in flight: each takes 1 s, 2 s together */
+	int status;
+	double took;
+	bool exited = tl_terminate(&p, 3, &status, &took);
+	for (int k = 0; k < 2; k++) {
+		tl_read_reply(fd[k], t0, 3, &r[k]);
+		close(fd[k]);
+	}
+	close(p.out);
+	close(p.err);
+	ck_assert_msg(exited && took < 1.5, "lab6 took %.2fs to stop", took);
+	for (int k = 0; k < 2; k++)
+		ck_assert_msg(r[k].status == 502 && strstr(r[k].body, "the server is stopping"),
+			      "request %d: %d %s", k, r[k].status, r[k].body);
+}
+END_TEST
+
 /* ---- the embedded default: a cluster of the lab's own ---- */
 
 /* The postmaster's pid, from its pid file in dir. */
@@ -267,6 +301,7 @@ static Suite *db_suite(void)
 	tcase_add_loop_test(tc, a_database_that_is_down_is_named_in_the_answer, 0, 2);
 	tcase_add_loop_test(tc, a_refused_login_is_named_in_the_answer, 0, 2);
 	tcase_add_loop_test(tc, a_connection_dropped_mid_query_is_named_and_replaced, 0, 2);
+	tcase_add_test(tc, sigterm_answers_queries_still_waiting_for_a_connection);
 	tcase_add_loop_test(tc, a_lab_without_db_runs_and_removes_its_own_cluster, 0, 2);
 	tcase_add_test(tc, help_names_the_database_options);
 	suite_add_tcase(su, tc);
