@@ -47,7 +47,13 @@ static int find_bindir(char *err, size_t errlen)
 {
 	const char *env = getenv("PG_BIN");
 	if (env && *env) {
+		char prog[300];
 		snprintf(bindir, sizeof bindir, "%s", env);
+		snprintf(prog, sizeof prog, "%s/postgres", bindir);
+		if (access(prog, X_OK) != 0) {
+			snprintf(err, errlen, "PG_BIN=%s: no postgres there to run", env);
+			return -1;
+		}
 		return 0;
 	}
 	glob_t g;
