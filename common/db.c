@@ -72,12 +72,26 @@ static int wait_socket(PGconn *pg, int events, double deadline)
 	return io_wait(fd, events, deadline);
 }
 
-/* Connect cooperatively: PQconnectStart, then PQconnectPoll says which way
- * to wait each time, until it is done.  NULL-free: a failed PGconn is
- * returned for its message. */
+/* The conninfo, with connect_timeout added (a later keyword wins): a
+ * server that never answers costs a few seconds, not forever. */
+static const char *const keywords[] = { "dbname", "connect_timeout", NULL };
+
+static const char *const *values(void)
+{
+	static const char *v[3];
+	static char timeout[16];
+	snprintf(timeout, sizeof timeout, "%d", (int)connect_timeout);
+	v[0] = conninfo;
+	v[1] = timeout;
+	return v;
+}
+
+/* Connect cooperatively: PQconnectStartParams, then PQconnectPoll says
+ * which way to wait each time, until it is done.  A connection that
+ * failed is returned all the same, for its message. */
 static PGconn *connect_cooperative(void)
 {
-	PGconn *pg = PQconnectStart(conninfo);
+	PGconn *pg = PQconnectStartParams(keywords, values(), 1);
 	if (!pg || PQstatus(pg) == CONNECTION_BAD)
 		return pg;
 	double deadline = now() + connect_timeout;
@@ -94,15 +108,16 @@ static PGconn *connect_cooperative(void)
 /* Open c: 0, or -1 with the server's reason in err. */
 static int open_conn(struct conn *c, char *err, size_t errlen)
 {
-	PGconn *pg = patched ? connect_cooperative() : PQconnectdb(conninfo);
+	PGconn *pg = patched ? connect_cooperative()
+			     : PQconnectdbParams(keywords, values(), 1);
 	if (!pg) {
 		snprintf(err, errlen, "cannot connect to the database: out of memory");
 		return -1;
 	}
 	if (PQstatus(pg) != CONNECTION_OK) {
 		const char *msg = PQerrorMessage(pg);
-		copy_message(err, errlen, "cannot connect to the database",
-			     *msg ? msg : "timed out");
+		copy_message(err, errlen, "cannot connect to the database", *msg ? msg :
+			     io_aborted() ? "the server is stopping" : "no answer in time");
 		PQfinish(pg);
 		return -1;
 	}

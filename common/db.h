@@ -3,18 +3,25 @@
  * blocking or cooperative.
  *
  * Blocking, the default, is a C driver as it comes (psycopg2, MySQLdb):
- * PQconnectdb() and PQexec() wait inside libpq, in its own poll() on its
- * own socket, and the whole process waits with them.  io_patch() changes
+ * PQconnectdbParams() and PQexec() wait inside libpq, in its own poll()
+ * on its own socket, and the whole process waits with them.  io_patch() changes
  * nothing here, just as gevent's monkey.patch_all() patches Python's
  * socket module but cannot reach the socket a C library opened and reads
  * itself.  That is lab 5's lesson.
  *
  * db_patch() is the other switch, the counterpart of psycogreen's
  * patch_psycopg() (which registers a wait callback with psycopg2): from
- * then on connections are made with PQconnectStart()/PQconnectPoll() and
- * queries sent with PQsendQuery(), and every wait for libpq's socket goes
+ * then on connections are made with PQconnectStartParams() and
+ * PQconnectPoll(), queries sent with PQsendQuery(), and every wait for
+ * libpq's socket goes
  * through io_wait() -- in the hub, suspending only the calling fiber, once
  * the evented worker has patched IO.  That is lab 6.
+ *
+ * Whether io_patch() alone makes the database cooperative: it does not,
+ * on purpose -- patching sockets does not patch a C driver.  And
+ * db_patch() alone cooperates only where IO is patched: io_wait() under
+ * the sync worker is poll(), and blocks as PQexec() does.  Connecting
+ * gives up after 5 seconds either way.
  *
  * A connection serves one query at a time, so concurrent queries need
  * several: the pool holds at most db_pool_size() of them, opened when first
