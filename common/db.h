@@ -13,9 +13,8 @@
  * patch_psycopg() (which registers a wait callback with psycopg2): from
  * then on connections are made with PQconnectStartParams() and
  * PQconnectPoll(), queries sent with PQsendQuery(), and every wait for
- * libpq's socket goes
- * through io_wait() -- in the hub, suspending only the calling fiber, once
- * the evented worker has patched IO.  That is lab 6.
+ * libpq's socket goes through io_wait() -- in the hub, suspending only the
+ * calling fiber, once the evented worker has patched IO.  That is lab 6.
  *
  * Whether io_patch() alone makes the database cooperative: it does not,
  * on purpose -- patching sockets does not patch a C driver.  And
