@@ -40,6 +40,13 @@ void fetch_set_timeout(double seconds)
 	fetch_timeout = seconds;
 }
 
+static bool reuse = true;
+
+void fetch_set_reuse(bool keep)
+{
+	reuse = keep;
+}
+
 static struct ev_loop *hub_loop;	/* set once the cooperative side is in use */
 static ev_async abort_async;
 
@@ -128,6 +135,8 @@ static void easy_setup(CURL *e, const char *url, struct fetch_result *r)
 	curl_easy_setopt(e, CURLOPT_NOPROXY, no_proxy());
 	curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, check_abort);
+	curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, (long)!reuse);
+	curl_easy_setopt(e, CURLOPT_FORBID_REUSE, (long)!reuse);
 }
 
 /* Fill in r from a finished transfer; returns fetch()'s result. */
@@ -355,14 +364,17 @@ static struct shard *shard_new(void)
 	sh->timer.data = sh;
 	ev_timer_init(&sh->idle, on_idle, SHARD_IDLE, 0);
 	sh->idle.data = sh;
-	sh->next = shards;
-	shards = sh;
+	struct shard **p = &shards;
+	while (*p)
+		p = &(*p)->next;
+	*p = sh;
 	return sh;
 }
 
-/* The first shard with room, or a new one.  The first shard made is the
- * last in the list and never closed, so light load always finds its
- * connections. */
+/* The first shard with room, oldest first, or a new one at the end.
+ * Filling them always in the same order means a wave of transfers finds
+ * the connections the wave before it left, shard by shard; and the first
+ * shard, never closed, is where light load always finds its own. */
 static struct shard *shard_pick(void)
 {
 	for (struct shard *sh = shards; sh; sh = sh->next)
@@ -379,7 +391,7 @@ static void shard_enter(struct shard *sh)
 
 static void shard_leave(struct shard *sh)
 {
-	if (--sh->running == 0 && sh->next != NULL)
+	if (--sh->running == 0 && sh != shards)
 		ev_timer_start(fiber_loop(), &sh->idle);
 }
 

@@ -34,7 +34,7 @@ static void usage(FILE *out, const char *prog)
 	fprintf(out,
 		"usage: %s [-b HOST:PORT] [--urls FILE] [--delay-scale F] "
 		"[--timeout S]\n"
-		"          [--fetch-timeout S] [--grace S]\n"
+		"          [--fetch-timeout S] [--grace S] [--fresh-connections]\n"
 		"  -b HOST:PORT      listen here (default 127.0.0.1:12345; port 0: any)\n"
 		"  --urls FILE       fetch these URLs (one per line, # comments)\n"
 		"                    instead of the built-in upstream simulator\n"
@@ -43,6 +43,8 @@ static void usage(FILE *out, const char *prog)
 		"  --fetch-timeout S seconds one download may take (default 10)\n"
 		"  --grace S         on SIGTERM, seconds requests in flight get to\n"
 		"                    finish (default 0.5)\n"
+		"  --fresh-connections  a new upstream connection for every download,\n"
+		"                    as the note's requests.get() (default: reuse)\n"
 		"  -h, --help        show this and exit\n", prog);
 }
 
@@ -53,6 +55,7 @@ struct options {
 	double timeout;
 	double fetch_timeout;
 	double grace;
+	bool fresh;
 };
 
 static void parse(int argc, char **argv, struct options *o)
@@ -63,13 +66,14 @@ static void parse(int argc, char **argv, struct options *o)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "fetch-timeout", required_argument, NULL, 'f' },
 		{ "grace", required_argument, NULL, 'g' },
+		{ "fresh-connections", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *prog = argv[0];
 	int c;
 
-	*o = (struct options){ "127.0.0.1:12345", NULL, 1.0, 5.0, 10.0, 0.5 };
+	*o = (struct options){ "127.0.0.1:12345", NULL, 1.0, 5.0, 10.0, 0.5, false };
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":b:h", longs, NULL)) != -1) {
 		switch (c) {
@@ -86,6 +90,7 @@ static void parse(int argc, char **argv, struct options *o)
 		case 't': o->timeout = positive_arg(prog, "--timeout", optarg); break;
 		case 'f': o->fetch_timeout = positive_arg(prog, "--fetch-timeout", optarg); break;
 		case 'g': o->grace = positive_arg(prog, "--grace", optarg); break;
+		case 'F': o->fresh = true; break;
 		case 'h': usage(stdout, prog); exit(0);
 		default:
 			bad_option(prog, c, argv[optind - 1]);
@@ -141,6 +146,7 @@ int lab_main(int argc, char **argv, const char *name, const char *style,
 	server_set_timeout(o.timeout);
 	server_set_grace(o.grace);
 	fetch_set_timeout(o.fetch_timeout);
+	fetch_set_reuse(!o.fresh);
 
 	if (o.urls && app_load_urls(o.urls, err, sizeof err) != 0) {
 		fprintf(stderr, "%s: --urls: %s\n", argv[0], err);
