@@ -121,6 +121,29 @@ tables() {
 	}' "$CSV"
 }
 
-tables en > notes/results.md
-tables zh > notes/zh-CN/results.md
+# scale LANG: each figure of OUT/scale.csv beside its goal (bench.sh says
+# how each is measured).
+scale() {
+	[ -s "$DIR/scale.csv" ] || return 0
+	awk -F, -v lang="$1" '
+	function t(en, zh) { return lang == "zh" ? zh : en }
+	NR == 1 {
+		print ""
+		print t("## At scale: each figure beside its goal", "## 大规模：每项实测与目标对照")
+		print ""
+		print t("One request is measured alone, on a new connection each time; \"kept in flight\" keeps 256 requests going until 2,560 have ended; the rest are read off the levels above.",
+			"单个请求单独测量，每次新建连接；“持续在途”保持 256 个请求在途，直到 2,560 个完成；其余取自上表各并发级别。")
+		print ""
+		print t("| measure | measured | goal | |", "| 指标 | 实测 | 目标 | |")
+		print "|---|---|---|---|"
+	}
+	{
+		met = ($4 == "max") ? ($2 + 0 <= $3 + 0) : ($2 + 0 >= $3 + 0)
+		verdict = met ? t("met", "达到") : sprintf(t("missed by %.2f", "差 %.2f"), $2 - $3)
+		printf "| %s | %s | %s %s | %s |\n", $1, $2, ($4 == "max" ? "≤" : "≥"), $3, verdict
+	}' "$DIR/scale.csv"
+}
+
+{ tables en; scale en; } > notes/results.md
+{ tables zh; scale zh; } > notes/zh-CN/results.md
 echo "results-md: wrote notes/results.md, notes/zh-CN/results.md and notes/img/"
