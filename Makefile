@@ -28,8 +28,9 @@
 #   make bench      measure every lab at rising concurrency; tables, CSV and
 #                   plots in bench/results/full, then regenerate
 #                   notes/results.md, its zh-CN twin and notes/img from them
-#   make bench-python  the note's Flask app under real gunicorn, same table;
-#                   its rows and the labs' are kept side by side
+#   make bench-python  the note's Flask app under real gunicorn, same table,
+#                   then the database scenario (make bench-db); its rows
+#                   and the labs' are kept side by side
 #                   QUICK=1 (either bench): delays times 0.1, faster; writes
 #                   only bench/results/quick and leaves notes/ alone
 #   make bench-db   the database scenario: lab5 and lab6 beside psycopg2
@@ -193,8 +194,9 @@ bench: all
 	sh tools/bench.sh
 	$(NOTES_FROM_BENCH)
 
-bench-python: $(BIN)/upstream $(BIN)/labload
+bench-python: $(BIN)/upstream $(BIN)/labload $(BIN)/lab5 $(BIN)/lab6
 	sh tools/bench-python.sh
+	sh tools/bench-db.sh
 	$(NOTES_FROM_BENCH)
 
 bench-db: $(BIN)/lab5 $(BIN)/lab6 $(BIN)/upstream $(BIN)/labload

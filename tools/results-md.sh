@@ -144,6 +144,30 @@ scale() {
 	}' "$DIR/scale.csv"
 }
 
-{ tables en; scale en; } > notes/results.md
-{ tables zh; scale zh; } > notes/zh-CN/results.md
+# database LANG: lab 5 and lab 6 beside psycopg2 under gunicorn's gevent
+# worker (tools/bench-db.sh's rows), when they were measured.
+database() {
+	grep -q '^lab5,' "$CSV" || return 0
+	awk -F, -v lang="$1" '
+	function t(en, zh) { return lang == "zh" ? zh : en }
+	NR == 1 { next }
+	$1 ~ /^(lab5|lab6|gunicorn-db-)/ { row[++n] = $0 }
+	END {
+		print ""
+		print t("## The database scenario: ten 0.1 s queries a request", "## 数据库场景：每个请求十次 0.1 秒查询")
+		print ""
+		print t("Each row sends c requests to /db at once; slowest answer, measured (model). lab 5 and psycopg2 as it is block the evented worker; lab 6 and psycogreen do not.",
+			"每行同时向 /db 发出 c 个请求；最慢的响应：实测（模型）。lab 5 与未打补丁的 psycopg2 会阻塞事件驱动 worker；lab 6 与 psycogreen 不会。")
+		print ""
+		print t("| server | c | slowest | model |", "| 服务 | c | 最慢 | 模型 |")
+		print "|---|---|---|---|"
+		for (i = 1; i <= n; i++) {
+			split(row[i], f, ",")
+			printf "| %s | %d | %.3f s | %.3f s |\n", f[1], f[2], f[6], f[10]
+		}
+	}' "$CSV"
+}
+
+{ tables en; database en; scale en; } > notes/results.md
+{ tables zh; database zh; scale zh; } > notes/zh-CN/results.md
 echo "results-md: wrote notes/results.md, notes/zh-CN/results.md and notes/img/"
