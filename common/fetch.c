@@ -414,7 +414,6 @@ static int fetch_cooperative(const char *url, struct fetch_result *r)
 	hub_loop_ready();
 	CURL *e = nidle > 0 ? idle[--nidle] : easy_new();
 	struct shard *sh = shard_pick();
-	CURLM *multi = sh->multi;
 	struct transfer t = { .f = fiber_self() };
 
 	easy_setup(e, url, r);
@@ -426,12 +425,12 @@ static int fetch_cooperative(const char *url, struct fetch_result *r)
 		t.done = true;
 	}
 	/* $begin coop-fetch: run the transfer on the multi handle; suspend this fiber until check_done() sets t.done and t.rc */
-	CURLMcode mc = curl_multi_add_handle(multi, e);
+	CURLMcode mc = curl_multi_add_handle(sh->multi, e);
 	if (mc != CURLM_OK)
 		die("fetch: curl_multi_add_handle: %s", curl_multi_strerror(mc));
 	while (!t.done)
 		fiber_suspend("fetch");
-	curl_multi_remove_handle(multi, e);
+	curl_multi_remove_handle(sh->multi, e);
 	/* $end coop-fetch; stub: t.rc = curl_easy_perform(e); */
 	shard_leave(sh);
 	in_flight_remove(&t);
