@@ -11,6 +11,8 @@
 #include "fetch.h"
 #include "lab.h"
 #include "listen.h"
+#include "page.h"
+#include "profile.h"
 #include "upstream.h"
 #include "util.h"
 
@@ -18,11 +20,13 @@ static http_handler *lab_hello;
 
 static void route(const struct http_request *req, struct http_response *res)
 {
+	if (page_route(req, res))	/* the browser's: /, /about, CORS */
+		return;
 	if (strcmp(req->path, "/hello") != 0) {
 		http_error(res, 404);
 	} else if (strcmp(req->method, "GET") != 0 && !req->head) {
 		http_error(res, 405);
-		res->allow = "GET, HEAD";
+		res->allow = HTTP_SERVER_ALLOW;	/* OPTIONS: page_route's */
 	} else {
 		lab_hello(req, res);
 	}
@@ -106,6 +110,10 @@ int lab_main(int argc, char **argv, const char *name, const char *style,
 	parse(argc, argv, &o);
 	setvbuf(stdout, NULL, _IOLBF, 0);	/* one log line at a time, even piped */
 	lab_hello = hello;
+	page_set_facts(&(struct page_facts){ name,
+		worker == serve_sync ? "sync" : "evented", style,
+		o.urls ? -1 : profile_sum() * o.scale,
+		o.urls ? -1 : profile_max() * o.scale });
 	server_set_timeout(o.timeout);
 	server_set_grace(o.grace);
 	fetch_set_timeout(o.fetch_timeout);
