@@ -124,7 +124,7 @@ test check: $(PROGRAMS) $(TEST_BIN) $(BUILD)/tests/grade $(BUILD)/tests/valgrind
 # sync worker, which must draw a staircase); the screenshot goes to SHOT.
 # The full delay profile and notes/img/page.png: make test-browser SCALE=1
 # SHOT=notes/img/page.png.
-SCALE ?= 0.3
+SCALE ?= 0.5
 SHOT  ?= $(BUILD)/browser/page.png
 BROWSER ?= yes
 test-browser: $(PROGRAMS) $(BUILD)/browser/lab3-on-sync
