@@ -1,6 +1,6 @@
 # workerlab: four small servers that reproduce one experiment.
 #
-#   make            build lab1..lab4 and upstream, here at the top
+#   make            build lab1..lab6 and upstream, here at the top
 #   make lab4       build one lab (then: ./lab4)
 #   make test       build, then run the Check suites (same as: make check),
 #                   first as built, then again under ASan + UBSan (make asan)
@@ -28,10 +28,15 @@
 #   make bench      measure every lab at rising concurrency; tables, CSV and
 #                   plots in bench/results/full, then regenerate
 #                   notes/results.md, its zh-CN twin and notes/img from them
-#   make bench-python  the note's Flask app under real gunicorn, same table;
-#                   its rows and the labs' are kept side by side
+#   make bench-python  the note's Flask app under real gunicorn, same table,
+#                   then the database scenario (make bench-db); its rows
+#                   and the labs' are kept side by side
 #                   QUICK=1 (either bench): delays times 0.1, faster; writes
 #                   only bench/results/quick and leaves notes/ alone
+#   make bench-db   the database scenario: lab5 and lab6 beside psycopg2
+#                   under gunicorn's gevent worker, as it is and with
+#                   psycogreen, on one private PostgreSQL cluster; rows in
+#                   the same summary.csv (QUICK=1 as above)
 #   make test-browser  the classroom page (served by every lab at /) in
 #                   headless Chromium against running labs: what it draws
 #                   must be the model's shape (part of make test; BROWSER=no
@@ -55,24 +60,30 @@ CPPFLAGS += -D_GNU_SOURCE -Icommon
 CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 LDLIBS   += $(CURL_LIBS) -lev -lhttp_parser -pthread
+# libpq, for the database labs (lab5, lab6) and their suite only.
+PQ_CFLAGS := $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
+PQ_LIBS   := $(shell pkg-config --libs libpq 2>/dev/null || echo -lpq)
 
 BUILD    ?= build
 BIN      ?= .
 
 COMMON   := util fiber io fetch http server listen profile app answer upstream page lab
 COMMON_O := $(COMMON:%=$(BUILD)/common/%.o) $(BUILD)/common/page_html.o
-PROGRAMS := $(BIN)/lab1 $(BIN)/lab2 $(BIN)/lab3 $(BIN)/lab4 $(BIN)/upstream \
-	    $(BIN)/labload
-TESTS    := clocks fiber io app http labs hostile faults stop page
+DB       := db pgcluster queries dblab
+DB_O     := $(DB:%=$(BUILD)/common/%.o)
+PROGRAMS := $(BIN)/lab1 $(BIN)/lab2 $(BIN)/lab3 $(BIN)/lab4 $(BIN)/lab5 $(BIN)/lab6 \
+	    $(BIN)/upstream $(BIN)/labload
+TESTS    := clocks fiber io app http labs hostile faults stop db page
 TEST_BIN := $(TESTS:%=$(BUILD)/tests/test_%)
-TESTLIB_O := $(BUILD)/tests/testlib.o $(BUILD)/tests/model.o
+TESTLIB_O := $(BUILD)/tests/testlib.o $(BUILD)/tests/model.o $(BUILD)/tests/dbmodel.o
 # The grader links only the common modules it uses, none of the files a
 # student writes in the handout: code that does not compile costs the labs
 # their points, and the labs are still graded.
 GRADER_O := $(BUILD)/common/util.o $(BUILD)/common/listen.o $(BUILD)/common/profile.o
 
-.PHONY: all test check test-here test-browser demo asan grade grade-selftest grade-calibrate stress fuzz valgrind \
-	bench bench-python notes-check deps clean handout gradescope handout-selftest
+.PHONY: all test check test-here test-browser demo asan grade grade-selftest grade-calibrate stress \
+	fuzz valgrind bench bench-python bench-db notes-check deps clean handout gradescope \
+	handout-selftest
 .SECONDARY:
 all: $(PROGRAMS)
 
@@ -80,6 +91,11 @@ $(BIN)/lab1: $(BUILD)/lab1-sync/main.o $(COMMON_O)
 $(BIN)/lab2: $(BUILD)/lab2-sync-async/main.o $(COMMON_O)
 $(BIN)/lab3: $(BUILD)/lab3-evented-blocking/main.o $(COMMON_O)
 $(BIN)/lab4: $(BUILD)/lab4-evented-async/main.o $(COMMON_O)
+$(BIN)/lab5: $(BUILD)/lab5-evented-db-blocking/main.o $(COMMON_O) $(DB_O)
+$(BIN)/lab6: $(BUILD)/lab6-evented-db-cooperative/main.o $(COMMON_O) $(DB_O)
+$(BIN)/lab5 $(BIN)/lab6 $(BUILD)/tests/test_db: LDLIBS += $(PQ_LIBS)
+$(BUILD)/tests/test_db: $(DB_O)
+$(DB_O) $(BUILD)/tests/test_db.o: CPPFLAGS += $(PQ_CFLAGS)
 $(BIN)/upstream: $(BUILD)/tools/upstream.o $(COMMON_O)
 $(BIN)/labload: $(BUILD)/tools/labload.o $(BUILD)/common/util.o
 $(PROGRAMS):
@@ -171,7 +187,7 @@ $(BUILD)/fuzz/fuzz_http: $(FUZZ_SRC)
 
 # make grade: rebuild the labs being graded (a lab that does not build
 # loses its points, the others are still graded), then run the grader.
-GRADE_LABS := $(if $(LAB),$(foreach l,$(LAB),$(firstword $(subst -, ,$(l)))),lab1 lab2 lab3 lab4)
+GRADE_LABS := $(if $(LAB),$(foreach l,$(LAB),$(firstword $(subst -, ,$(l)))),lab1 lab2 lab3 lab4 lab5 lab6)
 grade: $(BUILD)/tests/grade
 	@rm -f $(GRADE_LABS:%=$(BIN)/%)
 	@$(MAKE) -k --no-print-directory $(GRADE_LABS:%=$(BIN)/%) $(BIN)/upstream >/dev/null || \
@@ -227,9 +243,13 @@ bench: all
 	sh tools/bench.sh
 	$(NOTES_FROM_BENCH)
 
-bench-python: $(BIN)/upstream $(BIN)/labload
+bench-python: $(BIN)/upstream $(BIN)/labload $(BIN)/lab5 $(BIN)/lab6
 	sh tools/bench-python.sh
+	sh tools/bench-db.sh
 	$(NOTES_FROM_BENCH)
+
+bench-db: $(BIN)/lab5 $(BIN)/lab6 $(BIN)/upstream $(BIN)/labload
+	sh tools/bench-db.sh
 
 # notes-check: every diff the notes quote is what diff prints now, every
 # function they quote is in the code, and notes/zh-CN keeps pace with notes/.

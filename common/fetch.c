@@ -31,13 +31,20 @@
 #include "io.h"
 #include "util.h"
 
-enum { MAX_CACHED_CONNECTIONS = 64 };	/* CURLMOPT_MAXCONNECTS: see multi_init */
+enum { RECEIVE_BUFFER = 4096 };
 
 static double fetch_timeout = 10;
 
 void fetch_set_timeout(double seconds)
 {
 	fetch_timeout = seconds;
+}
+
+static bool reuse = true;
+
+void fetch_set_reuse(bool keep)
+{
+	reuse = keep;
 }
 
 static struct ev_loop *hub_loop;	/* set once the cooperative side is in use */
@@ -104,6 +111,11 @@ static CURL *easy_new(void)
 	CURL *e = curl_easy_init();
 	if (!e)
 		die("fetch: curl_easy_init failed");
+	/* libcurl gives each handle a 16 KiB receive buffer by default.  Lab 4
+	 * at 1,000 clients holds 10,000 handles at once, so that buffer alone
+	 * would be 160 MB; the simulator's answers are a few hundred bytes,
+	 * and a real page only takes a few more reads with a smaller one. */
+	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)RECEIVE_BUFFER);
 	return e;
 }
 
@@ -123,6 +135,8 @@ static void easy_setup(CURL *e, const char *url, struct fetch_result *r)
 	curl_easy_setopt(e, CURLOPT_NOPROXY, no_proxy());
 	curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, check_abort);
+	curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, (long)!reuse);
+	curl_easy_setopt(e, CURLOPT_FORBID_REUSE, (long)!reuse);
 }
 
 /* Fill in r from a finished transfer; returns fetch()'s result. */
@@ -154,6 +168,32 @@ static int fetch_blocking(const char *url, struct fetch_result *r)
 
 /* ---- cooperative: libcurl's multi_socket API on the hub ---- */
 
+/*
+ * Why shards.  libcurl 7.88 looks for a connection to reuse by walking
+ * every connection its cache holds for the host, busy ones included, each
+ * time a transfer starts; and curl_multi_remove_handle() walks the whole
+ * cache again.  With 10,000 downloads in flight on one multi handle (lab 4
+ * at 1,000 clients) those walks cost more than everything else the hub
+ * does.  So the transfers are spread over shards -- multi handles with
+ * caches of their own, all on the same hub -- each holding at most
+ * SHARD_TRANSFERS at once: every walk is then short, and a shard's cache,
+ * sized to match, never has to close a connection it could reuse.  A
+ * shard beyond the first that has stood empty for SHARD_IDLE seconds is
+ * closed, with its connections, so a burst does not keep thousands of idle
+ * sockets open after it.
+ */
+enum { SHARD_TRANSFERS = 32 };
+static const double SHARD_IDLE = 2.0;
+
+struct shard {
+	CURLM *multi;
+	ev_timer timer;		/* libcurl's timeout for this multi */
+	ev_timer idle;		/* closes an empty shard */
+	int running;		/* transfers added and not yet removed */
+	struct shard *next;
+};
+static struct shard *shards;
+
 struct transfer {		/* lives on the fetching fiber's stack */
 	fiber *f;
 	bool done;
@@ -162,12 +202,16 @@ struct transfer {		/* lives on the fetching fiber's stack */
 };
 static struct transfer *in_flight;
 
-static CURLM *multi;
-static ev_timer multi_timer;
-static CURL *idle[MAX_CACHED_CONNECTIONS];	/* finished easy handles, for reuse */
+static struct ev_loop *hub_loop_ready(void);
+
+/* Easy handles of finished transfers, kept for the next ones: a handle
+ * holds libcurl's per-transfer buffers, which are not worth rebuilding
+ * every time, but beyond this many the memory is better given back. */
+enum { IDLE_HANDLES = 1024 };
+static CURL *idle[IDLE_HANDLES];
 static int nidle;
 
-static void check_done(void)
+static void check_done(CURLM *multi)
 {
 	CURLMsg *m;
 	int left;
@@ -185,25 +229,27 @@ static void check_done(void)
 static void on_socket_event(struct ev_loop *l, ev_io *w, int revents)
 {
 	(void)l;
+	struct shard *sh = w->data;
 	int action = (revents & EV_READ ? CURL_CSELECT_IN : 0) |
 		     (revents & EV_WRITE ? CURL_CSELECT_OUT : 0) |
 		     (revents & EV_ERROR ? CURL_CSELECT_ERR : 0);
 	int running;
-	curl_multi_socket_action(multi, w->fd, action, &running);
-	check_done();
+	curl_multi_socket_action(sh->multi, w->fd, action, &running);
+	check_done(sh->multi);
 }
 
 static void on_timeout(struct ev_loop *l, ev_timer *w, int revents)
 {
-	(void)l, (void)w, (void)revents;
+	(void)l, (void)revents;
+	struct shard *sh = w->data;
 	int running;
-	curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	check_done();
+	curl_multi_socket_action(sh->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	check_done(sh->multi);
 }
 
 /* io_abort() was called: end every transfer still in flight now, whether
  * or not libcurl would ever call us back for it.  Each fiber then takes its
- * handle out of the multi, as after any other end. */
+ * handle out of its multi, as after any other end. */
 static void on_abort(struct ev_loop *l, ev_async *w, int revents)
 {
 	(void)l, (void)w, (void)revents;
@@ -237,7 +283,8 @@ static void in_flight_remove(struct transfer *t)
 /* libcurl: "watch socket s for `what`" (or stop watching it). */
 static int socket_cb(CURL *e, curl_socket_t s, int what, void *userp, void *sockp)
 {
-	(void)e, (void)userp;
+	(void)e;
+	struct shard *sh = userp;
 	struct ev_loop *loop = fiber_loop();
 	ev_io *w = sockp;
 
@@ -245,19 +292,20 @@ static int socket_cb(CURL *e, curl_socket_t s, int what, void *userp, void *sock
 		if (w) {
 			ev_io_stop(loop, w);
 			free(w);
-			curl_multi_assign(multi, s, NULL);
+			curl_multi_assign(sh->multi, s, NULL);
 		}
 		return 0;
 	}
 	if (!w) {
 		w = xcalloc(1, sizeof *w);
-		curl_multi_assign(multi, s, w);
+		curl_multi_assign(sh->multi, s, w);
 	} else {
 		ev_io_stop(loop, w);
 	}
 	int events = (what & CURL_POLL_IN ? EV_READ : 0) |
 		     (what & CURL_POLL_OUT ? EV_WRITE : 0);
 	ev_io_init(w, on_socket_event, s, events);
+	w->data = sh;
 	ev_io_start(loop, w);
 	return 0;
 }
@@ -265,51 +313,114 @@ static int socket_cb(CURL *e, curl_socket_t s, int what, void *userp, void *sock
 /* libcurl: "call me back in timeout_ms" (-1: never mind). */
 static int timer_cb(CURLM *m, long timeout_ms, void *userp)
 {
-	(void)m, (void)userp;
+	(void)m;
+	struct shard *sh = userp;
 	struct ev_loop *loop = fiber_loop();
-	ev_timer_stop(loop, &multi_timer);
+	ev_timer_stop(loop, &sh->timer);
 	if (timeout_ms >= 0) {
 		ev_now_update(loop);
-		ev_timer_set(&multi_timer, timeout_ms / 1000.0, 0);
-		ev_timer_start(loop, &multi_timer);
+		ev_timer_set(&sh->timer, timeout_ms / 1000.0, 0);
+		ev_timer_start(loop, &sh->timer);
 	}
 	return 0;
 }
 
-static void multi_init(void)
+static void shard_close(struct shard *sh)
 {
-	if (multi)
-		return;
-	curl_once();
-	multi = curl_multi_init();
-	if (!multi)
+	struct ev_loop *loop = fiber_loop();
+	struct shard **p = &shards;
+	while (*p != sh)
+		p = &(*p)->next;
+	*p = sh->next;
+	ev_timer_stop(loop, &sh->idle);
+	curl_multi_cleanup(sh->multi);	/* closes its connections */
+	ev_timer_stop(loop, &sh->timer);	/* cleanup may have set it */
+	free(sh);
+}
+
+static void on_idle(struct ev_loop *l, ev_timer *w, int revents)
+{
+	(void)l, (void)revents;
+	struct shard *sh = w->data;
+	if (sh->running == 0)
+		shard_close(sh);
+}
+
+static struct shard *shard_new(void)
+{
+	struct shard *sh = xcalloc(1, sizeof *sh);
+	sh->multi = curl_multi_init();
+	if (!sh->multi)
 		die("fetch: curl_multi_init failed");
-	curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-	curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-	/* Bound the connection cache, so it never keeps one connection per
-	 * request ever made.  libcurl 7.88 counts every connection in it
-	 * against this limit, busy ones too: when a transfer ends with more
-	 * than 64 open, the oldest idle one is closed.  So after a burst at
-	 * most 64 stay open for reuse; and while more than 64 transfers run
-	 * at once, each one that ends closes an idle connection -- its own,
-	 * when no other is idle -- so reuse drops just when load is highest. */
-	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)MAX_CACHED_CONNECTIONS);
-	ev_timer_init(&multi_timer, on_timeout, 0, 0);
-	ev_async_init(&abort_async, on_abort);
-	ev_async_start(fiber_loop(), &abort_async);
-	ev_unref(fiber_loop());	/* it alone must not keep the hub waiting */
-	hub_loop = fiber_loop();
+	curl_multi_setopt(sh->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+	curl_multi_setopt(sh->multi, CURLMOPT_SOCKETDATA, sh);
+	curl_multi_setopt(sh->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+	curl_multi_setopt(sh->multi, CURLMOPT_TIMERDATA, sh);
+	/* libcurl 7.88 counts busy connections against this limit too, and
+	 * closes an idle one whenever a transfer ends above it; a shard never
+	 * runs more transfers than this, so it never has to. */
+	curl_multi_setopt(sh->multi, CURLMOPT_MAXCONNECTS, (long)SHARD_TRANSFERS);
+	ev_timer_init(&sh->timer, on_timeout, 0, 0);
+	sh->timer.data = sh;
+	ev_timer_init(&sh->idle, on_idle, SHARD_IDLE, 0);
+	sh->idle.data = sh;
+	struct shard **p = &shards;
+	while (*p)
+		p = &(*p)->next;
+	*p = sh;
+	return sh;
+}
+
+/* The first shard with room, oldest first, or a new one at the end.
+ * Filling them always in the same order means a wave of transfers finds
+ * the connections the wave before it left, shard by shard; and the first
+ * shard, never closed, is where light load always finds its own. */
+static struct shard *shard_pick(void)
+{
+	for (struct shard *sh = shards; sh; sh = sh->next)
+		if (sh->running < SHARD_TRANSFERS)
+			return sh;
+	return shard_new();
+}
+
+static void shard_enter(struct shard *sh)
+{
+	if (sh->running++ == 0)
+		ev_timer_stop(fiber_loop(), &sh->idle);
+}
+
+static void shard_leave(struct shard *sh)
+{
+	if (--sh->running == 0 && sh != shards)
+		ev_timer_start(fiber_loop(), &sh->idle);
+}
+
+static struct ev_loop *hub_loop_ready(void)
+{
+	static ev_async *started;
+	if (!started) {
+		curl_once();
+		ev_async_init(&abort_async, on_abort);
+		ev_async_start(fiber_loop(), &abort_async);
+		ev_unref(fiber_loop());	/* it alone must not keep the hub waiting */
+		started = &abort_async;
+		hub_loop = fiber_loop();
+	}
+	return hub_loop;
 }
 
 static int fetch_cooperative(const char *url, struct fetch_result *r)
 {
-	multi_init();
+	hub_loop_ready();
 	CURL *e = nidle > 0 ? idle[--nidle] : easy_new();
+	struct shard *sh = shard_pick();
+	CURLM *multi = sh->multi;
 	struct transfer t = { .f = fiber_self() };
 
 	easy_setup(e, url, r);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, &t);
 	in_flight_add(&t);
+	shard_enter(sh);
 	if (io_aborted()) {	/* it came before the hub could hear of it */
 		t.rc = CURLE_ABORTED_BY_CALLBACK;
 		t.done = true;
@@ -322,9 +433,10 @@ static int fetch_cooperative(const char *url, struct fetch_result *r)
 		fiber_suspend("fetch");
 	curl_multi_remove_handle(multi, e);
 	/* $end coop-fetch; stub: t.rc = curl_easy_perform(e); */
+	shard_leave(sh);
 	in_flight_remove(&t);
 	int status = easy_finish(e, t.rc, r);
-	if (nidle < (int)(sizeof idle / sizeof idle[0]))
+	if (nidle < IDLE_HANDLES)
 		idle[nidle++] = e;
 	else
 		curl_easy_cleanup(e);

@@ -5,7 +5,8 @@
  * Blocking, it is curl_easy_perform(): the whole process waits.  Once
  * io_patch() has been called (io.h), it runs on libcurl's multi interface
  * on the hub: only the calling fiber waits.  The caller cannot tell which;
- * that is the point.  Connections to the same host are reused both ways.
+ * that is the point.  Connections to the same host are reused both ways
+ * (unless fetch_set_reuse(false)).
  * After io_abort() every fetch in flight ends, and new ones fail at once,
  * with the error "the server is stopping".
  */
@@ -30,6 +31,11 @@ int fetch(const char *url, struct fetch_result *r);
 
 /* Seconds one fetch may take in all (default 10). */
 void fetch_set_timeout(double seconds);
+
+/* Keep connections for the next fetch (true, the default), or open a new
+ * one for every fetch and close it after, as the note's requests.get() did
+ * (a new session each call): the cost of a connection per download. */
+void fetch_set_reuse(bool reuse);
 
 /* After io_abort(): end the cooperative fetches in flight too, from the
  * hub (a blocking one ends by itself, in libcurl's progress callback).

@@ -27,8 +27,10 @@
 #endif
 
 #if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #else
+#define ASAN_UNPOISON_MEMORY_REGION(addr, size) ((void)(addr), (void)(size))
 #define __sanitizer_start_switch_fiber(save, lo, size) ((void)(save))
 #define __sanitizer_finish_switch_fiber(save, lo, size) ((void)(save))
 #endif
@@ -91,23 +93,68 @@ static fiber *ready_pop(void)
 	return f;
 }
 
+/*
+ * Stacks are kept for reuse: a server spawns a fiber per download and per
+ * connection, and mapping, protecting and unmapping a fresh stack each time
+ * -- then faulting in and zeroing its first pages -- was a good part of
+ * what a short fiber cost.  Up to STACK_POOL stacks of fibers that have
+ * ended wait here for the next fiber (their touched pages stay resident:
+ * a few KiB each); beyond that they are unmapped.  A pooled stack keeps
+ * its guard page and its valgrind registration.
+ */
+enum { STACK_POOL = 256 };
+struct stack {
+	char *map;
+	unsigned valgrind_id;
+};
+static struct stack pool[STACK_POOL];
+static int pooled;
+
+static bool stack_map(struct stack *st)
+{
+	size_t size = STACK_SIZE + page_size;
+	if (pooled > 0) {
+		*st = pool[--pooled];
+		return true;
+	}
+	st->map = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (st->map == MAP_FAILED)
+		return false;
+	if (mprotect(st->map, page_size, PROT_NONE) != 0) {
+		munmap(st->map, size);
+		return false;
+	}
+	st->valgrind_id = VALGRIND_STACK_REGISTER(st->map + page_size, st->map + size);
+	return true;
+}
+
+static void stack_unmap(fiber *f)
+{
+	if (pooled < STACK_POOL) {
+		/* The fiber never returned from its last frames: under
+		 * AddressSanitizer their redzones are still marked, and would
+		 * be blamed on the next fiber to use this stack. */
+		ASAN_UNPOISON_MEMORY_REGION(f->map + page_size, STACK_SIZE);
+		pool[pooled++] = (struct stack){ f->map, f->valgrind_id };
+		return;
+	}
+	VALGRIND_STACK_DEREGISTER(f->valgrind_id);
+	munmap(f->map, f->map_size);
+}
+
 /* Give f a stack of its own, with one PROT_NONE page below it.
  * Returns false when the system has no memory (or mappings) left. */
 static bool stack_alloc(fiber *f, void (*entry)(void))
 {
+	struct stack st;
+	if (!stack_map(&st))
+		return false;
+	f->map = st.map;
 	f->map_size = STACK_SIZE + page_size;
-	f->map = mmap(NULL, f->map_size, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-	if (f->map == MAP_FAILED)
-		return false;
-	if (mprotect(f->map, page_size, PROT_NONE) != 0) {
-		munmap(f->map, f->map_size);
-		return false;
-	}
+	f->valgrind_id = st.valgrind_id;
 	f->stack_lo = f->map + page_size;
 	f->stack_size = STACK_SIZE;
-	f->valgrind_id = VALGRIND_STACK_REGISTER(f->map + page_size,
-						 f->map + f->map_size);
 	if (getcontext(&f->ctx) != 0)
 		die("fiber: getcontext failed");
 	f->ctx.uc_stack.ss_sp = f->map + page_size;
@@ -231,8 +278,7 @@ void fiber_join(fiber *f)
 		f->joiner = current;
 		fiber_suspend("join");
 	}
-	VALGRIND_STACK_DEREGISTER(f->valgrind_id);
-	munmap(f->map, f->map_size);
+	stack_unmap(f);
 	memset(f, 0x5a, sizeof *f);	/* make a use after free show at once */
 	free(f);
 	live--;

@@ -10,7 +10,8 @@
  * The code that calls fiber_* first becomes the "main" fiber and keeps its
  * own stack.  Every other fiber gets an mmap'd stack with a guard page below
  * it: an overflow stops the process with a message naming the fiber, instead
- * of corrupting a neighbour.  Stacks are registered with valgrind.
+ * of corrupting a neighbour.  Stacks are registered with valgrind; those of
+ * fibers that have ended are kept, up to a bound, for the next ones.
  *
  * Single-threaded.  A fiber that calls a blocking system call blocks every
  * fiber: that is the lesson of lab 2, not a bug.

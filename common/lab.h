@@ -15,6 +15,10 @@
 #include "http.h"
 #include "server.h"
 
+/* Route GET/HEAD path to handler as well (before lab_main; a few at most):
+ * the database labs add /db this way. */
+void lab_route(const char *path, http_handler *handler);
+
 int lab_main(int argc, char **argv, const char *name, const char *style,
 	     server_worker *worker, http_handler *hello);
 

@@ -1,5 +1,7 @@
 /*
- * grade: score the four labs against the model, for a class.
+ * grade: score the labs against the model, for a class: lab1..lab4
+ * against tests/model.h, the database labs (lab5, lab6) against
+ * tests/dbmodel.h.
  *
  * Each check of tests/model.h runs as one Check test (in a process of its
  * own, with a timeout), so a lab that crashes or hangs loses that check and
@@ -8,7 +10,7 @@
  * check and "Score: N/M"; exits 1 below full marks.
  *
  * Environment: LAB (labs to grade, e.g. "lab3"; default all), LAB_BIN
- * (where lab1..lab4 are), RESULTS (write a Gradescope results.json there),
+ * (where lab1..lab6 are), RESULTS (write a Gradescope results.json there),
  * GRADE_DIR (where points and hidden/ are, default grade),
  * WORKERLAB_SLOW (stretch every bound), and Check's own CK_XML_LOG_FILE_NAME
  * and CK_TAP_LOG_FILE_NAME.
@@ -28,6 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "dbmodel.h"
 #include "model.h"
 #include "testlib.h"
 #include "util.h"
@@ -54,14 +57,50 @@ static const struct check {
 	{ "overlap-stuck", check_overlap_while_stuck },
 	{ "clean-shutdown", check_clean_shutdown },
 };
-enum { NCHECKS = sizeof checks / sizeof checks[0], MAX_CALIBRATE = 20,
-       MAXRUNS = 4 * NCHECKS * MAX_CALIBRATE };
+enum { NCHECKS = sizeof checks / sizeof checks[0] };
+
+/* ---- the database labs (lab5, lab6): checks of their own, tests/dbmodel.h ---- */
+
+static const struct check db_checks[] = {
+	{ "builds", check_builds },
+	{ "db-answers-json", check_db_answers_json },
+	{ "db-one-request", check_db_one_request },
+	{ "db-four-at-once", check_db_four_at_once },
+	{ "db-hello-meanwhile", check_db_hello_meanwhile },
+	{ "db-spawn", check_db_spawn },
+	{ "db-clean-shutdown", check_db_clean_shutdown },
+};
+enum { NDBCHECKS = sizeof db_checks / sizeof db_checks[0] };
+
+/* What a database check is called, given the lab (.fibers: cooperative). */
+static const char *describe_db(const char *k, const struct lab_model *m)
+{
+	bool coop = m->fibers;
+	if (!strcmp(k, "db-answers-json")) return "answers /db with the note's JSON";
+	if (!strcmp(k, "db-one-request")) return "one /db takes its ten queries, S";
+	if (!strcmp(k, "db-four-at-once"))
+		return coop ? "four /db overlap, each taking S"
+			    : "four /db are served one after another";
+	if (!strcmp(k, "db-hello-meanwhile"))
+		return coop ? "answers /hello while a /db runs"
+			    : "answers /hello only after the /db in flight";
+	if (!strcmp(k, "db-spawn"))
+		return coop ? "/db?spawn=1 takes two rounds of a pool of 5"
+			    : "/db?spawn=1 still takes S";
+	return "stops on SIGTERM, its database too";
+}
+
+/* ---- end of the database labs' block ---- */
+
+enum { MAX_CALIBRATE = 20,
+       MAXRUNS = (4 * NCHECKS + 2 * NDBCHECKS) * MAX_CALIBRATE };
 
 /* What a check is called in the report, given what the lab should do. */
 static const char *describe(const struct check *c, const struct lab_model *m)
 {
 	const char *k = c->key;
 	if (!strcmp(k, "builds")) return "builds";
+	if (!strncmp(k, "db-", 3)) return describe_db(k, m);
 	if (!strcmp(k, "answers-json")) return "answers /hello with the note's JSON";
 	if (!strcmp(k, "one-request"))
 		return m->evented && m->fibers ? "one request takes M" : "one request takes S";
@@ -395,6 +434,11 @@ int main(void)
 			for (int k = 0; k < repeat; k++)
 				runs[nruns++] = (struct run){ .lab = &lab_models[l],
 							      .check = &checks[c] };
+	for (int l = 0; repeat && l < 2; l++)	/* the database labs */
+		for (int c = 1; c < NDBCHECKS && wanted(&db_models[l]); c++)
+			for (int k = 0; k < repeat; k++)
+				runs[nruns++] = (struct run){ .lab = &db_models[l],
+							      .check = &db_checks[c] };
 	if (repeat) {
 		run_visible();
 		return calibrate(repeat);
@@ -403,8 +447,12 @@ int main(void)
 		for (int c = 0; c < NCHECKS && wanted(&lab_models[l]); c++)
 			runs[nruns++] = (struct run){ .lab = &lab_models[l], .check = &checks[c],
 						      .points = points_of(checks[c].key) };
+	for (int l = 0; l < 2; l++)	/* the database labs */
+		for (int c = 0; c < NDBCHECKS && wanted(&db_models[l]); c++)
+			runs[nruns++] = (struct run){ .lab = &db_models[l], .check = &db_checks[c],
+						      .points = points_of(db_checks[c].key) };
 	if (nruns == 0) {
-		fprintf(stderr, "grade: LAB=%s names no lab (lab1..lab4)\n", getenv("LAB"));
+		fprintf(stderr, "grade: LAB=%s names no lab (lab1..lab6)\n", getenv("LAB"));
 		return 2;
 	}
 	run_visible();

@@ -132,6 +132,66 @@ START_TEST(patched_fetch_reuses_its_connection)
 }
 END_TEST
 
+static void connections_are_not_reused(void)
+{
+	struct fetch_result r;
+	start_upstream();
+	fetch_set_reuse(false);
+	ck_assert_int_eq(fetch(url, &r), 200);
+	ck_assert_int_eq(fetch(url, &r), 200);
+	ck_assert_msg(!r.reused, "the second fetch reused a connection after "
+		      "fetch_set_reuse(false)");
+	upstream_stop();
+}
+
+START_TEST(blocking_fetch_can_open_a_connection_each_time)
+{
+	connections_are_not_reused();
+}
+END_TEST
+
+START_TEST(patched_fetch_can_open_a_connection_each_time)
+{
+	io_patch();
+	connections_are_not_reused();
+}
+END_TEST
+
+/* WAVE fetches side by side, twice.  After the first wave every one of its
+ * connections is idle; the second wave must find them all again.  (A
+ * connection cache that counts busy connections against a small cap, as
+ * libcurl's does, would have closed most of them as the first wave ended.) */
+enum { WAVE = 200 };
+static struct fetch_result wave[WAVE];
+
+static int reused_in_a_wave(void)
+{
+	fiber *f[WAVE];
+	int reused = 0;
+	for (int i = 0; i < WAVE; i++)
+		f[i] = fiber_spawn(fetch_one, &wave[i], "fetch");
+	for (int i = 0; i < WAVE; i++)
+		fiber_join(f[i]);
+	for (int i = 0; i < WAVE; i++) {
+		ck_assert_msg(wave[i].status == 200, "fetch %d: status %ld (%s)",
+			      i, wave[i].status, wave[i].error);
+		reused += wave[i].reused;
+	}
+	return reused;
+}
+
+START_TEST(patched_fetches_in_a_crowd_keep_their_connections)
+{
+	start_upstream();
+	io_patch();
+	reused_in_a_wave();
+	int reused = reused_in_a_wave();
+	ck_assert_msg(reused >= WAVE * 9 / 10, "the second wave of %d fetches "
+		      "reused only %d connections of the first", WAVE, reused);
+	upstream_stop();
+}
+END_TEST
+
 /* A port nothing listens on: bind one, note it, close it. */
 static int closed_port(void)
 {
@@ -177,6 +237,9 @@ int main(void)
 	tcase_add_test(tc, patched_sleep_blocks_only_its_fiber);
 	tcase_add_test(tc, blocking_fetch_reuses_its_connection);
 	tcase_add_test(tc, patched_fetch_reuses_its_connection);
+	tcase_add_test(tc, blocking_fetch_can_open_a_connection_each_time);
+	tcase_add_test(tc, patched_fetch_can_open_a_connection_each_time);
+	tcase_add_test(tc, patched_fetches_in_a_crowd_keep_their_connections);
 	tcase_add_test(tc, blocking_fetch_of_a_closed_port_fails_with_a_reason);
 	tcase_add_test(tc, patched_fetch_of_a_closed_port_fails_with_a_reason);
 	suite_add_tcase(s, tc);

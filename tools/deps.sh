@@ -9,13 +9,16 @@
 set -e
 # Building the labs and the grader; curl for the README's first request and
 # for hidden checks that ask a lab something (notes/instructors.md has one).
-GRADE_PACKAGES="build-essential pkg-config libcurl4-openssl-dev libev-dev check libhttp-parser-dev curl"
+# postgresql and libpq-dev: the database labs (lab5, lab6) and their
+# private cluster.
+GRADE_PACKAGES="build-essential pkg-config libcurl4-openssl-dev libev-dev check libhttp-parser-dev curl postgresql libpq-dev"
 # valgrind also provides the header that registers fiber stacks; clang and
 # its runtime are for `make fuzz` (libFuzzer); gnuplot draws `make bench`'s
-# charts; zip packs `make gradescope`'s autograder.zip and unzip tries it;
+# charts; zip packs `make gradescope`'s autograder.zip and unzip tries it.
+# python3-psycopg2 and python3-psycogreen: bench-python's database scenario.
 # chromium runs `make test-browser` (the classroom page), driven by
 # playwright-core from the npm registry (below), which downloads no browser.
-TOOL_PACKAGES="valgrind clang libclang-rt-14-dev gnuplot-nox zip unzip chromium"
+TOOL_PACKAGES="valgrind clang libclang-rt-14-dev gnuplot-nox zip unzip python3-psycopg2 python3-psycogreen chromium"
 
 case ${1:-all} in
 grade) PACKAGES=$GRADE_PACKAGES ;;

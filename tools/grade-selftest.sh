@@ -19,7 +19,7 @@ variant() {
 	shift 4
 	dir=$scratch/$name
 	mkdir -p "$dir"
-	cp -r "$top/Makefile" "$top/common" "$top/tools" "$top"/lab[1-4]-* "$dir"/
+	cp -r "$top/Makefile" "$top/common" "$top/tools" "$top"/lab[1-6]-* "$dir"/
 	sed -i "$edit" "$dir/$file"
 	if cmp -s "$top/$file" "$dir/$file"; then
 		echo "grade-selftest: $name: the edit changed nothing in $file"; exit 1
@@ -72,6 +72,16 @@ variant lab1-no-downloads lab1 lab1-sync/main.c \
 	's/sync_download(&d);/d.n = 0;/' \
 	"answers /hello with the note's JSON" "one request takes S" \
 	"four requests are served one after another" "waits while another request is stuck"
+# The database labs: the one line between lab 5 and lab 6, the wrong way
+# round in each.
+variant lab6-driver-left-blocking lab6 lab6-evented-db-cooperative/main.c \
+	's/^\tdb_patch();$//' \
+	"four /db overlap, each taking S" "answers /hello while a /db runs" \
+	"/db?spawn=1 takes two rounds of a pool of 5"
+variant lab5-driver-patched lab5 lab5-evented-db-blocking/main.c \
+	's/^\treturn dblab_main/\tdb_patch();\n&/' \
+	"four /db are served one after another" "answers /hello only after the /db in flight" \
+	"/db?spawn=1 still takes S"
 
 # Hidden checks: one that passes and one that fails, in a grade folder of
 # their own; both run, both score, both are hidden in results.json.

@@ -56,7 +56,8 @@ tarball=$out/$name-handout.tar.gz
 
 # What a student gets, and what is taken out of it again.
 SHIP="Makefile README.md .gitignore bench/.gitignore common lab1-sync
-      lab2-sync-async lab3-evented-blocking lab4-evented-async tests tools
+      lab2-sync-async lab3-evented-blocking lab4-evented-async
+      lab5-evented-db-blocking lab6-evented-db-cooperative tests tools
       notes grade urls"
 LEAVE_OUT="notes/answers.md notes/zh-CN/answers.md notes/instructors.md
 	   notes/zh-CN/instructors.md"

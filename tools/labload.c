@@ -1,7 +1,7 @@
 /*
  * labload: a small load client for the labs, in the spirit of hey and wrk.
  *
- *   ./labload URL [-c N] [-n M] [--timeout S] [--csv FILE]
+ *   ./labload URL [-c N] [-n M] [--timeout S] [--csv FILE] [--fresh]
  *
  * It keeps N requests to URL in flight until M have finished, then prints
  * the total time, requests per second, the latency distribution, the HTTP
@@ -25,6 +25,7 @@
  */
 #include <curl/curl.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,7 @@ struct options {
 	long requests;
 	double timeout;
 	const char *csv;
+	bool fresh;		/* a new connection for every request */
 };
 
 /* One request's fate; status 0 means no HTTP answer arrived (see err). */
@@ -64,12 +66,13 @@ struct run {
 static void usage(FILE *out, const char *prog)
 {
 	fprintf(out,
-		"usage: %s URL [-c N] [-n M] [--timeout S] [--csv FILE]\n"
+		"usage: %s URL [-c N] [-n M] [--timeout S] [--csv FILE] [--fresh]\n"
 		"  -c N         requests kept in flight at once (default 1)\n"
 		"  -n M         requests in all (default 1)\n"
 		"  --timeout S  seconds one request may take (default 60)\n"
 		"  --csv FILE   one row per request: index,start,end,latency,status\n"
 		"               (seconds since the first request was sent)\n"
+		"  --fresh      a new connection for every request, none kept\n"
 		"  -h, --help   show this and exit\n"
 		"exit status: 0 all answers 2xx, 1 otherwise, 2 bad usage\n", prog);
 }
@@ -92,13 +95,14 @@ static void parse(int argc, char **argv, struct options *o)
 	static const struct option longs[] = {
 		{ "timeout", required_argument, NULL, 't' },
 		{ "csv", required_argument, NULL, 'o' },
+		{ "fresh", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *prog = argv[0];
 	int c;
 
-	*o = (struct options){ NULL, 1, 1, 60.0, NULL };
+	*o = (struct options){ NULL, 1, 1, 60.0, NULL, false };
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":c:n:h", longs, NULL)) != -1) {
 		switch (c) {
@@ -106,6 +110,7 @@ static void parse(int argc, char **argv, struct options *o)
 		case 'n': o->requests = count_arg(prog, "-n", optarg, MAX_REQUESTS); break;
 		case 't': o->timeout = positive_arg(prog, "--timeout", optarg); break;
 		case 'o': o->csv = optarg; break;
+		case 'f': o->fresh = true; break;
 		case 'h': usage(stdout, prog); exit(0);
 		default:
 			bad_option(prog, c, argv[optind - 1]);
@@ -172,6 +177,13 @@ static CURL *new_handle(const struct options *o)
 	curl_easy_setopt(h, CURLOPT_PROXY, "");
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* --fresh: every request pays for its connection, as a client that
+	 * opens one per request does; what one request costs the server then
+	 * includes accepting it. */
+	if (o->fresh) {
+		curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
+		curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
+	}
 	return h;
 }
 

@@ -121,6 +121,53 @@ tables() {
 	}' "$CSV"
 }
 
-tables en > notes/results.md
-tables zh > notes/zh-CN/results.md
+# scale LANG: each figure of OUT/scale.csv beside its goal (bench.sh says
+# how each is measured).
+scale() {
+	[ -s "$DIR/scale.csv" ] || return 0
+	awk -F, -v lang="$1" '
+	function t(en, zh) { return lang == "zh" ? zh : en }
+	NR == 1 {
+		print ""
+		print t("## At scale: each figure beside its goal", "## 大规模：每项实测与目标对照")
+		print ""
+		print t("One request is measured alone, on a new connection each time; \"kept in flight\" keeps 256 requests going until 2,560 have ended; the rest are read off the levels above.",
+			"单个请求单独测量，每次新建连接；“持续在途”保持 256 个请求在途，直到 2,560 个完成；其余取自上表各并发级别。")
+		print ""
+		print t("| measure | measured | goal | |", "| 指标 | 实测 | 目标 | |")
+		print "|---|---|---|---|"
+	}
+	{
+		met = ($4 == "max") ? ($2 + 0 <= $3 + 0) : ($2 + 0 >= $3 + 0)
+		verdict = met ? t("met", "达到") : sprintf(t("missed by %.2f", "差 %.2f"), $2 - $3)
+		printf "| %s | %s | %s %s | %s |\n", $1, $2, ($4 == "max" ? "≤" : "≥"), $3, verdict
+	}' "$DIR/scale.csv"
+}
+
+# database LANG: lab 5 and lab 6 beside psycopg2 under gunicorn's gevent
+# worker (tools/bench-db.sh's rows), when they were measured.
+database() {
+	grep -q '^lab5,' "$CSV" || return 0
+	awk -F, -v lang="$1" '
+	function t(en, zh) { return lang == "zh" ? zh : en }
+	NR == 1 { next }
+	$1 ~ /^(lab5|lab6|gunicorn-db-)/ { row[++n] = $0 }
+	END {
+		print ""
+		print t("## The database scenario: ten 0.1 s queries a request", "## 数据库场景：每个请求十次 0.1 秒查询")
+		print ""
+		print t("Each row sends c requests to /db at once; slowest answer, measured (model). lab 5 and psycopg2 as it is block the evented worker; lab 6 and psycogreen do not.",
+			"每行同时向 /db 发出 c 个请求；最慢的响应：实测（模型）。lab 5 与未打补丁的 psycopg2 会阻塞事件驱动 worker；lab 6 与 psycogreen 不会。")
+		print ""
+		print t("| server | c | slowest | model |", "| 服务 | c | 最慢 | 模型 |")
+		print "|---|---|---|---|"
+		for (i = 1; i <= n; i++) {
+			split(row[i], f, ",")
+			printf "| %s | %d | %.3f s | %.3f s |\n", f[1], f[2], f[6], f[10]
+		}
+	}' "$CSV"
+}
+
+{ tables en; database en; scale en; } > notes/results.md
+{ tables zh; database zh; scale zh; } > notes/zh-CN/results.md
 echo "results-md: wrote notes/results.md, notes/zh-CN/results.md and notes/img/"

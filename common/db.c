@@ -1,0 +1,293 @@
+/*
+ * db.c: a pool of libpq connections; queries blocking or through io_wait().
+ */
+#include <errno.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "db.h"
+#include "fiber.h"
+#include "io.h"
+#include "util.h"
+
+static const double connect_timeout = 5;	/* seconds, cooperative or not */
+
+static char *conninfo;
+static int pool_size = 10;
+static bool patched;
+
+struct conn {
+	PGconn *pg;		/* NULL: not open */
+	bool busy;
+};
+static struct conn pool[DB_MAX_POOL];
+
+/* Fibers waiting for a connection, first come first served. */
+static fiber *waiting[1024];
+static int nwaiting;
+
+void db_configure(const char *info, int size)
+{
+	conninfo = strdup(info);
+	if (!conninfo)
+		die("db: out of memory");
+	if (size < 1 || size > DB_MAX_POOL)
+		die("db: pool size %d", size);
+	pool_size = size;
+}
+
+int db_pool_size(void)
+{
+	return pool_size;
+}
+
+void db_patch(void)
+{
+	patched = true;
+}
+
+bool db_patched(void)
+{
+	return patched;
+}
+
+/* libpq's messages end with a newline and may run over several lines:
+ * keep the first line, for a one-line JSON message. */
+static void copy_message(char *err, size_t errlen, const char *what, const char *msg)
+{
+	size_t n = strcspn(msg, "\n");
+	snprintf(err, errlen, "%s: %.*s", what, (int)n, msg);
+}
+
+/* Wait on the connection's socket: libpq's own poll(), in the patched
+ * driver, becomes this. */
+static int wait_socket(PGconn *pg, int events, double deadline)
+{
+	int fd = PQsocket(pg);
+	if (fd < 0) {
+		errno = EBADF;
+		return -1;
+	}
+	return io_wait(fd, events, deadline);
+}
+
+/* The conninfo, with connect_timeout added (a later keyword wins): a
+ * server that never answers costs a few seconds, not forever. */
+static const char *const keywords[] = { "dbname", "connect_timeout", NULL };
+
+static const char *const *values(void)
+{
+	static const char *v[3];
+	static char timeout[16];
+	snprintf(timeout, sizeof timeout, "%d", (int)connect_timeout);
+	v[0] = conninfo;
+	v[1] = timeout;
+	return v;
+}
+
+/* Connect cooperatively: PQconnectStartParams, then PQconnectPoll says
+ * which way to wait each time, until it is done.  A connection that
+ * failed is returned all the same, for its message. */
+static PGconn *connect_cooperative(void)
+{
+	PGconn *pg = PQconnectStartParams(keywords, values(), 1);
+	if (!pg || PQstatus(pg) == CONNECTION_BAD)
+		return pg;
+	double deadline = now() + connect_timeout;
+	PostgresPollingStatusType s = PGRES_POLLING_WRITING;
+	while (s != PGRES_POLLING_OK && s != PGRES_POLLING_FAILED) {
+		int events = s == PGRES_POLLING_READING ? FIBER_READ : FIBER_WRITE;
+		if (wait_socket(pg, events, deadline) < 0)
+			break;
+		s = PQconnectPoll(pg);
+	}
+	return pg;
+}
+
+/* Open c: 0, or -1 with the server's reason in err. */
+static int open_conn(struct conn *c, char *err, size_t errlen)
+{
+	PGconn *pg = patched ? connect_cooperative()
+			     : PQconnectdbParams(keywords, values(), 1);
+	if (!pg) {
+		snprintf(err, errlen, "cannot connect to the database: out of memory");
+		return -1;
+	}
+	if (PQstatus(pg) != CONNECTION_OK) {
+		const char *msg = PQerrorMessage(pg);
+		copy_message(err, errlen, "cannot connect to the database", *msg ? msg :
+			     io_aborted() ? "the server is stopping" : "no answer in time");
+		PQfinish(pg);
+		return -1;
+	}
+	if (patched)
+		PQsetnonblocking(pg, 1);
+	c->pg = pg;
+	return 0;
+}
+
+/* Take f out of the queue of fibers waiting for a connection. */
+static void unqueue(fiber *f)
+{
+	for (int i = 0; i < nwaiting; i++)
+		if (waiting[i] == f) {
+			memmove(waiting + i, waiting + i + 1, (size_t)(--nwaiting - i) * sizeof waiting[0]);
+			return;
+		}
+}
+
+/* A connection for this fiber: an idle open one, else a slot to open, else
+ * wait for one to be given back.  Blocking, a query never yields while it
+ * holds one, so the pool is never exhausted. */
+static struct conn *acquire(void)
+{
+	for (;;) {
+		struct conn *slot = NULL;
+		for (int i = 0; i < pool_size; i++) {
+			if (pool[i].busy)
+				continue;
+			if (pool[i].pg) {
+				pool[i].busy = true;
+				return &pool[i];
+			}
+			if (!slot)
+				slot = &pool[i];
+		}
+		if (slot) {
+			slot->busy = true;
+			return slot;
+		}
+		if (nwaiting == (int)(sizeof waiting / sizeof waiting[0]))
+			return NULL;
+		waiting[nwaiting++] = fiber_self();
+		fiber_suspend("waiting for a database connection");
+		unqueue(fiber_self());	/* woken by another, it may still be there */
+		if (io_aborted()) {	/* the server is stopping: so do all waiters */
+			while (nwaiting > 0) {
+				fiber *f = waiting[0];
+				unqueue(f);
+				fiber_wake(f);
+			}
+			return NULL;
+		}
+	}
+}
+
+/* Give c back; a broken connection is closed, to be opened anew. */
+static void release(struct conn *c)
+{
+	if (c->pg && PQstatus(c->pg) != CONNECTION_OK) {
+		PQfinish(c->pg);
+		c->pg = NULL;
+	}
+	c->busy = false;
+	if (nwaiting > 0) {
+		fiber *f = waiting[0];
+		unqueue(f);
+		fiber_wake(f);
+	}
+}
+
+/* Read every result of the query sent, keeping the first error. */
+static int collect(PGconn *pg, char *err, size_t errlen)
+{
+	int rc = 0;
+	PGresult *r;
+	while ((r = PQgetResult(pg)) != NULL) {
+		ExecStatusType s = PQresultStatus(r);
+		if (rc == 0 && s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
+			copy_message(err, errlen, "the query failed", PQresultErrorMessage(r));
+			rc = -1;
+		}
+		PQclear(r);
+		if (PQstatus(pg) == CONNECTION_BAD)
+			break;
+	}
+	return rc;
+}
+
+/* The blocking driver: PQexec waits in libpq. */
+static int query_blocking(PGconn *pg, const char *sql, char *err, size_t errlen)
+{
+	PGresult *r = PQexec(pg, sql);
+	ExecStatusType s = PQresultStatus(r);	/* NULL: PGRES_FATAL_ERROR */
+	int rc = 0;
+	if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
+		const char *msg = r ? PQresultErrorMessage(r) : "";
+		copy_message(err, errlen, "the query failed",
+			     *msg ? msg : PQerrorMessage(pg));
+		rc = -1;
+	}
+	PQclear(r);
+	return rc;
+}
+
+/* The patched driver: send, then wait on the socket until libpq has the
+ * whole answer (PQconsumeInput reads what has come, PQisBusy says whether
+ * more must). */
+static int query_cooperative(PGconn *pg, const char *sql, char *err, size_t errlen)
+{
+	if (!PQsendQuery(pg, sql)) {
+		copy_message(err, errlen, "the query failed", PQerrorMessage(pg));
+		return -1;
+	}
+	int f;
+	while ((f = PQflush(pg)) == 1)
+		if (wait_socket(pg, FIBER_READ | FIBER_WRITE, IO_FOREVER) < 0 ||
+		    !PQconsumeInput(pg))
+			goto broken;
+	if (f < 0)
+		goto broken;
+	while (PQisBusy(pg)) {
+		if (wait_socket(pg, FIBER_READ, IO_FOREVER) < 0 || !PQconsumeInput(pg))
+			goto broken;
+	}
+	return collect(pg, err, errlen);
+broken:
+	if (errno == EINTR && io_aborted())
+		snprintf(err, errlen, "the query failed: the server is stopping");
+	else
+		copy_message(err, errlen, "the query failed", PQerrorMessage(pg));
+	/* a query may still be running there: this connection cannot be reused */
+	PQfinish(pg);
+	return -2;
+}
+
+int db_sleep(double seconds, char *err, size_t errlen)
+{
+	if (io_aborted()) {
+		snprintf(err, errlen, "the query failed: the server is stopping");
+		return -1;
+	}
+	if (!conninfo)
+		die("db: db_sleep before db_configure");
+	struct conn *c = acquire();
+	if (!c) {
+		snprintf(err, errlen, io_aborted() ? "the query failed: the server is stopping"
+			 : "no database connection: too many fibers waiting for one");
+		return -1;
+	}
+	int rc = c->pg ? 0 : open_conn(c, err, errlen);
+	if (rc == 0) {
+		char sql[64];
+		snprintf(sql, sizeof sql, "SELECT pg_sleep(%.6f)", seconds);
+		rc = patched ? query_cooperative(c->pg, sql, err, errlen)
+			     : query_blocking(c->pg, sql, err, errlen);
+		if (rc == -2) {		/* closed already */
+			c->pg = NULL;
+			rc = -1;
+		}
+	}
+	release(c);
+	return rc;
+}
+
+void db_close_all(void)
+{
+	for (int i = 0; i < DB_MAX_POOL; i++)
+		if (pool[i].pg && !pool[i].busy) {
+			PQfinish(pool[i].pg);
+			pool[i].pg = NULL;
+		}
+}

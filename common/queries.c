@@ -1,0 +1,138 @@
+/*
+ * queries.c: the ten queries, one after another or side by side.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "db.h"
+#include "fiber.h"
+#include "queries.h"
+#include "util.h"
+
+static double query_time = 0.1;
+
+void queries_set_time(double seconds)
+{
+	query_time = seconds;
+}
+
+double queries_time(void)
+{
+	return query_time;
+}
+
+static void run_one(struct query_result *r)
+{
+	r->start = now();
+	r->error[0] = '\0';
+	r->ok = db_sleep(query_time, r->error, sizeof r->error) == 0;
+	r->end = now();
+}
+
+void sync_queries(struct queries *q)
+{
+	q->start = now();
+	q->n = QUERIES;
+	for (int i = 0; i < QUERIES; i++)
+		run_one(&q->r[i]);
+}
+
+static void query_fiber(void *arg)
+{
+	run_one(arg);
+}
+
+void async_queries(struct queries *q)
+{
+	fiber *f[QUERIES];
+	q->start = now();
+	q->n = QUERIES;
+	for (int i = 0; i < QUERIES; i++) {
+		f[i] = fiber_spawn(query_fiber, &q->r[i], "query");
+		if (!f[i]) {
+			double t = now();
+			q->r[i] = (struct query_result){ .start = t, .end = t,
+							 .error = "no memory for a fiber" };
+		}
+	}
+	for (int i = 0; i < QUERIES; i++)
+		if (f[i])
+			fiber_join(f[i]);
+}
+
+bool queries_spawn_wanted(const char *query)
+{
+	for (const char *p = query; p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL)
+		if (strncmp(p, "spawn=1", 7) == 0 && (p[7] == '\0' || p[7] == '&'))
+			return true;
+	return false;
+}
+
+enum { BAR = 44, LABEL = 18 };	/* as answer.c's timeline: 80 columns */
+
+static int column(double t, double t0, double span)
+{
+	double c = (t - t0) / span * BAR;
+	return c < 0 ? 0 : c > BAR ? BAR : (int)(c + 0.5);
+}
+
+void queries_log(const struct queries *q, double elapsed)
+{
+	int failed = 0;
+	for (int i = 0; i < q->n; i++)
+		failed += !q->r[i].ok;
+	printf("[%d queries, %d failed] %.3fs\n", q->n, failed, elapsed);
+	double span = elapsed > 0 ? elapsed : 1e-6;
+	for (int i = 0; i < q->n; i++) {
+		const struct query_result *r = &q->r[i];
+		char bar[BAR + 1], label[32];
+		int from = column(r->start, q->start, span), to = column(r->end, q->start, span);
+		if (to <= from)
+			to = from + 1;
+		for (int c = 0; c < BAR; c++)
+			bar[c] = c >= from && c < to ? '#' : ' ';
+		bar[BAR] = '\0';
+		snprintf(label, sizeof label, "query %d", i + 1);
+		printf("  %-*s|%s| %-3s %5.3fs\n", LABEL, label, bar, r->ok ? "ok" : "ERR",
+		       r->end - r->start);
+	}
+	printf("  %-*s 0s%*.3fs\n", LABEL, "", BAR - 2, elapsed);
+	fflush(stdout);
+}
+
+/* s as the contents of a JSON string. */
+static void json_escape(struct http_response *res, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			http_printf(res, "\\%c", ch);
+		else if (ch < 0x20)
+			http_printf(res, "\\u%04x", ch);
+		else
+			http_printf(res, "%c", ch);
+	}
+}
+
+void queries_answer(struct http_response *res, const struct queries *q, double elapsed)
+{
+	int failed = 0;
+	const char *first = NULL;
+	for (int i = 0; i < q->n; i++)
+		if (!q->r[i].ok) {
+			failed++;
+			if (!first)
+				first = q->r[i].error;
+		}
+	res->content_type = "application/json; charset=utf-8";
+	if (failed == 0) {
+		http_printf(res, "{\"code\": 0, \"message\": \"success\"");
+	} else {
+		res->status = 502;
+		http_printf(res, "{\"code\": 1, \"message\": \"%d of %d queries failed: ",
+			    failed, q->n);
+		json_escape(res, first);
+		http_printf(res, "\"");
+	}
+	http_printf(res, ", \"data\": %.6f}", elapsed);
+}

@@ -1,0 +1,52 @@
+/*
+ * queries: the /db route's application -- ten queries that each take a
+ * tenth of a second in the server (SELECT pg_sleep(0.1)), made the two
+ * ways app.h downloads its URLs, and what the lab says about them.
+ *
+ * sync_queries() runs them one after another, as a Flask view calling
+ * cursor.execute() ten times; async_queries() spawns one fiber per query
+ * and joins them, as gevent.spawn + gevent.joinall.  Neither knows whether
+ * the driver is patched (db_patch()) or the worker evented: that decides
+ * whether anything overlaps, not this code.
+ */
+#ifndef QUERIES_H
+#define QUERIES_H
+
+#include <stdbool.h>
+
+#include "http.h"
+
+enum { QUERIES = 10 };
+
+struct query_result {
+	double start, end;	/* now() */
+	bool ok;
+	char error[256];	/* when not ok: what went wrong */
+};
+
+struct queries {
+	int n;
+	double start;
+	struct query_result r[QUERIES];
+};
+
+/* Seconds each query sleeps in the server (default 0.1). */
+void queries_set_time(double seconds);
+double queries_time(void);
+
+void sync_queries(struct queries *q);
+void async_queries(struct queries *q);
+
+/* Does the query string ask for the spawn-and-join variant (spawn=1)? */
+bool queries_spawn_wanted(const char *query);
+
+/* On stdout: one line per /db, saying how many queries failed and how
+ * long they took, and a timeline row per query, as app_log() draws them. */
+void queries_log(const struct queries *q, double elapsed);
+
+/* The answer, /hello's JSON: {"code": 0, "message": "success", "data":
+ * elapsed}, or code 1, status 502 and a message naming the first error
+ * ("3 of 10 queries failed: cannot connect to the database: ..."). */
+void queries_answer(struct http_response *res, const struct queries *q, double elapsed);
+
+#endif

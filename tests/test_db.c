@@ -1,0 +1,322 @@
+/*
+ * The database labs: lab 5 (the blocking driver under the evented worker)
+ * and lab 6 (the same handler, the driver made cooperative), on one private
+ * PostgreSQL cluster the suite starts for all of them (--db), and one test
+ * of the cluster a lab starts by itself.
+ *
+ * With Q the time of one query and S = 10 Q, the time of /db:
+ *   lab 5: one /db S; four at once end near S, 2S, 3S, 4S; /db?spawn=1 S;
+ *          a /hello sent meanwhile waits for the /db in flight
+ *   lab 6: one /db S; four at once all S; /db?spawn=1 Q times
+ *          ceil(10 / pool size); /hello goes on meanwhile
+ * Lower bounds are physics, upper bounds leave a factor of two or more,
+ * times WORKERLAB_SLOW, as in tests/model.h.
+ */
+#include <check.h>
+#include <dirent.h>
+#include <libpq-fe.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dbmodel.h"
+#include "pgcluster.h"
+#include "profile.h"
+#include "testlib.h"
+#include "util.h"
+
+static char conninfo[512];	/* the suite's cluster */
+
+static const char *const db_labs[] = { "lab5", "lab6" };
+
+/* Start lab with --db (the suite's cluster, or `db`), the scale, and more. */
+static void start(struct tl_proc *p, const char *lab, const char *db, const char *more,
+		  const char *value)
+{
+	const char *args[] = { "-b", "127.0.0.1:0", "--delay-scale", "0.3", "--db",
+			       db ? db : conninfo, more, value, NULL };
+	tl_start(p, lab, args);
+}
+
+/* Run one of dbmodel.c's checks on db_models[i]; fail with its words. */
+#define CHECK(fn, i) do { \
+	struct verdict v; \
+	fn(&db_models[i], &v); \
+	ck_assert_msg(v.ok, "%s: %s", db_models[i].name, v.why); \
+} while (0)
+
+START_TEST(both_labs_answer_db_with_the_notes_json) { CHECK(check_db_answers_json, _i); } END_TEST
+START_TEST(one_db_request_takes_ten_queries_in_both_labs) { CHECK(check_db_one_request, _i); } END_TEST
+START_TEST(lab5_serves_four_db_requests_one_after_another) { CHECK(check_db_four_at_once, 0); } END_TEST
+START_TEST(lab6_overlaps_four_db_requests) { CHECK(check_db_four_at_once, 1); } END_TEST
+START_TEST(hello_waits_for_db_in_lab5_only) { CHECK(check_db_hello_meanwhile, _i); } END_TEST
+START_TEST(spawned_queries_overlap_in_lab6_only) { CHECK(check_db_spawn, _i); } END_TEST
+START_TEST(sigterm_stops_a_busy_lab_and_its_cluster) { CHECK(check_db_clean_shutdown, _i); } END_TEST
+
+/* Pool of 10: one round, Q; pool of 3: ceil(10 / 3) = 4 rounds.  At the
+ * unscaled 0.1 s, and after a first request has opened the connections. */
+START_TEST(spawned_queries_in_lab6_take_a_round_per_pool_load)
+{
+	static const int pools[] = { 10, 3 };
+	const double qq = 0.1;
+	const int rounds = (10 + pools[_i] - 1) / pools[_i];
+	char pool[8];
+	snprintf(pool, sizeof pool, "%d", pools[_i]);
+	const char *args[] = { "-b", "127.0.0.1:0", "--db", conninfo, "--pool", pool, NULL };
+	struct tl_proc p;
+	struct tl_reply warm, r;
+	tl_start(&p, "lab6", args);
+	tl_get(p.port, "/db?spawn=1", &warm);
+	tl_get(p.port, "/db?spawn=1", &r);
+	tl_stop(&p);
+	ck_assert_int_eq(warm.status, 200);
+	ck_assert_int_eq(r.status, 200);
+	double bound = fmin(2 * rounds * qq * model_slowness(), (rounds + 0.8) * qq);
+	ck_assert_msg(r.seconds >= 0.95 * rounds * qq && r.seconds <= bound,
+		      "lab6 --pool %d: /db?spawn=1 took %.3fs, expected %d rounds of %.1fs",
+		      pools[_i], r.seconds, rounds, qq);
+}
+END_TEST
+
+/* A /db that fails names the problem in the JSON, and the lab goes on. */
+static void expect_failure(const char *lab, const char *db, const char *words)
+{
+	struct tl_proc p;
+	struct tl_reply r, hello, again;
+	start(&p, lab, db, NULL, NULL);
+	tl_get(p.port, "/db", &r);
+	tl_get(p.port, "/hello", &hello);
+	tl_get(p.port, "/db", &again);
+	tl_stop(&p);
+	ck_assert_msg(r.status == 502 && strstr(r.body, "\"code\": 1, \"message\": \"10 of 10 queries failed: ")
+		      && strstr(r.body, words), "%s with --db '%s': %d %s", lab, db, r.status, r.body);
+	ck_assert_int_eq(hello.status, 200);
+	ck_assert_msg(again.status == 502 && strstr(again.body, words), "again: %s", again.body);
+}
+
+START_TEST(a_database_that_is_down_is_named_in_the_answer)
+{
+	expect_failure(db_labs[_i], "host=/nonexistent/workerlab port=5432 dbname=postgres",
+		       "cannot connect to the database: ");
+}
+END_TEST
+
+START_TEST(a_refused_login_is_named_in_the_answer)
+{
+	char db[600];
+	snprintf(db, sizeof db, "%s user=nosuchrole", conninfo);	/* the last user= wins */
+	expect_failure(db_labs[_i], db, "role \\\"nosuchrole\\\" does not exist");
+}
+END_TEST
+
+/* Terminate every backend sleeping in pg_sleep, from a connection of the
+ * test's own; how many it ended. */
+static int terminate_sleepers(PGconn *admin)
+{
+	PGresult *r = PQexec(admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+			     "WHERE query LIKE 'SELECT pg_sleep%' AND pid <> pg_backend_pid()");
+	int n = PQresultStatus(r) == PGRES_TUPLES_OK ? PQntuples(r) : 0;
+	PQclear(r);
+	return n;
+}
+
+START_TEST(a_connection_dropped_mid_query_is_named_and_replaced)
+{
+	const char *args[] = { "-b", "127.0.0.1:0", "--db", conninfo, NULL };	/* 1 s */
+	struct tl_proc p;
+	struct tl_reply r, again;
+	tl_start(&p, db_labs[_i], args);
+	PGconn *admin = PQconnectdb(conninfo);
+	ck_assert_msg(PQstatus(admin) == CONNECTION_OK, "%s", PQerrorMessage(admin));
+	double t0 = now();
+	int fd = tl_connect(p.port);
+	const char *get = "GET /db HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+	ck_assert_int_eq(write(fd, get, strlen(get)), (ssize_t)strlen(get));
+	int ended = 0;
+	while (ended == 0 && now() - t0 < 0.8) {
+		ended = terminate_sleepers(admin);
+		usleep(10000);
+	}
+	PQfinish(admin);
+	tl_read_reply(fd, t0, 10, &r);
+	close(fd);
+	tl_get(p.port, "/db", &again);
+	tl_stop(&p);
+	ck_assert_msg(ended > 0, "no query of %s's was found to terminate", db_labs[_i]);
+	ck_assert_msg(r.status == 502 && strstr(r.body, "queries failed: the query failed: ") &&
+		      (strstr(r.body, "terminating connection") || strstr(r.body, "closed the connection")),
+		      "%s after pg_terminate_backend: %d %s", db_labs[_i], r.status, r.body);
+	ck_assert_msg(again.status == 200, "%s's next /db: %d %s", db_labs[_i], again.status, again.body);
+}
+END_TEST
+
+/* SIGTERM while fibers wait for the only connection: once the grace
+ * period is over, every one of them gives up, and both requests are
+ * answered that the server is stopping -- none is left waiting for a
+ * connection nobody will give back. */
+START_TEST(sigterm_answers_queries_still_waiting_for_a_connection)
+{
+	const char *args[] = { "-b", "127.0.0.1:0", "--db", conninfo, "--pool", "1", NULL };
+	struct tl_proc p;
+	struct tl_reply r[2];
+	int fd[2];
+	tl_start(&p, "lab6", args);
+	double t0 = now();
+	for (int k = 0; k < 2; k++) {
+		fd[k] = tl_connect(p.port);
+		const char *get = "GET /db?spawn=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+		ck_assert_int_eq(write(fd[k], get, strlen(get)), (ssize_t)strlen(get));
+	}
+	usleep(200000);		/* both in flight: each takes 1 s, 2 s together */
+	int status;
+	double took;
+	bool exited = tl_terminate(&p, 3, &status, &took);
+	for (int k = 0; k < 2; k++) {
+		tl_read_reply(fd[k], t0, 3, &r[k]);
+		close(fd[k]);
+	}
+	close(p.out);
+	close(p.err);
+	ck_assert_msg(exited && took < 1.5, "lab6 took %.2fs to stop", took);
+	for (int k = 0; k < 2; k++)
+		ck_assert_msg(r[k].status == 502 && strstr(r[k].body, "the server is stopping"),
+			      "request %d: %d %s", k, r[k].status, r[k].body);
+}
+END_TEST
+
+/* ---- the embedded default: a cluster of the lab's own ---- */
+
+/* The postmaster's pid, from its pid file in dir. */
+static pid_t postmaster_of(const char *dir)
+{
+	char path[256];
+	int pid = 0;
+	snprintf(path, sizeof path, "%s/data/postmaster.pid", dir);
+	FILE *f = fopen(path, "r");
+	if (f && fscanf(f, "%d", &pid) != 1)
+		pid = 0;
+	if (f)
+		fclose(f);
+	return pid;
+}
+
+/* The children of pid (the server's backends and helpers), up to max. */
+static int children_of(pid_t pid, pid_t *kids, int max)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int n = 0;
+	while (d && (e = readdir(d)) != NULL && n < max) {
+		char path[300], stat[512];
+		snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		size_t len = fread(stat, 1, sizeof stat - 1, f);
+		fclose(f);
+		stat[len] = '\0';
+		const char *paren = strrchr(stat, ')');
+		int ppid;
+		if (paren && sscanf(paren + 2, "%*c %d", &ppid) == 1 && ppid == pid)
+			kids[n++] = atoi(e->d_name);
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static bool dir_gone(const char *dir, double seconds)
+{
+	struct stat st;
+	double end = now() + seconds;
+	while (stat(dir, &st) == 0 && now() < end)
+		usleep(10000);
+	return stat(dir, &st) != 0;
+}
+
+/* With no --db: the lab makes, uses and removes a cluster of its own;
+ * after SIGTERM (_i 0) or SIGKILL (_i 1), neither its directory nor any of
+ * its processes is left. */
+START_TEST(a_lab_without_db_runs_and_removes_its_own_cluster)
+{
+	static const char *const args[] = { "-b", "127.0.0.1:0", "--delay-scale", "0.3", NULL };
+	struct tl_proc p;
+	struct tl_reply r;
+	char dir[64] = "";
+	pid_t kids[64];
+	tl_start(&p, "lab5", args);
+	const char *at = strstr(p.banner, "/tmp/workerlab-pg-");
+	ck_assert_msg(at, "no cluster directory in the banner: %s", p.banner);
+	snprintf(dir, sizeof dir, "%.*s", (int)strcspn(at, ", "), at);
+	tl_get(p.port, "/db", &r);
+	ck_assert_msg(r.status == 200, "/db: %d %s", r.status, r.body);
+	pid_t pm = postmaster_of(dir);
+	ck_assert_msg(pm > 0 && !tl_gone(pm), "no postmaster for %s", dir);
+	int nkids = children_of(pm, kids, 64);
+	ck_assert_msg(nkids >= 2, "the postmaster has %d children", nkids);	/* a backend, at least */
+	if (_i == 0) {
+		tl_stop(&p);
+	} else {
+		int status;
+		double took;
+		tl_signal(&p, SIGKILL, 2, &status, &took);
+	}
+	ck_assert_msg(tl_wait_gone(pm, 5), "the postmaster (pid %d) outlived the lab", (int)pm);
+	for (int k = 0; k < nkids; k++)
+		ck_assert_msg(tl_wait_gone(kids[k], 5), "server process %d outlived the lab", (int)kids[k]);
+	ck_assert_msg(dir_gone(dir, 5), "%s outlived the lab", dir);
+}
+END_TEST
+
+START_TEST(help_names_the_database_options)
+{
+	char cmd[512], out[4096];
+	snprintf(cmd, sizeof cmd, "%s/lab6 --help", tl_bin_dir());
+	FILE *f = popen(cmd, "r");
+	size_t n = fread(out, 1, sizeof out - 1, f);
+	out[n] = '\0';
+	ck_assert_int_eq(pclose(f), 0);
+	ck_assert_msg(strstr(out, "--db CONNINFO") && strstr(out, "--pool N") &&
+		      strstr(out, "--delay-scale F"), "%s", out);
+}
+END_TEST
+
+static Suite *db_suite(void)
+{
+	Suite *su = suite_create("db");
+	TCase *tc = tcase_create("labs");
+	tcase_set_timeout(tc, 30 * model_slowness());
+	tcase_add_loop_test(tc, both_labs_answer_db_with_the_notes_json, 0, 2);
+	tcase_add_loop_test(tc, one_db_request_takes_ten_queries_in_both_labs, 0, 2);
+	tcase_add_test(tc, lab5_serves_four_db_requests_one_after_another);
+	tcase_add_test(tc, lab6_overlaps_four_db_requests);
+	tcase_add_loop_test(tc, hello_waits_for_db_in_lab5_only, 0, 2);
+	tcase_add_loop_test(tc, spawned_queries_overlap_in_lab6_only, 0, 2);
+	tcase_add_loop_test(tc, sigterm_stops_a_busy_lab_and_its_cluster, 0, 2);
+	tcase_add_loop_test(tc, spawned_queries_in_lab6_take_a_round_per_pool_load, 0, 2);
+	tcase_add_loop_test(tc, a_database_that_is_down_is_named_in_the_answer, 0, 2);
+	tcase_add_loop_test(tc, a_refused_login_is_named_in_the_answer, 0, 2);
+	tcase_add_loop_test(tc, a_connection_dropped_mid_query_is_named_and_replaced, 0, 2);
+	tcase_add_test(tc, sigterm_answers_queries_still_waiting_for_a_connection);
+	tcase_add_loop_test(tc, a_lab_without_db_runs_and_removes_its_own_cluster, 0, 2);
+	tcase_add_test(tc, help_names_the_database_options);
+	suite_add_tcase(su, tc);
+	return su;
+}
+
+int main(void)
+{
+	char err[512];
+	if (pgcluster_start(conninfo, sizeof conninfo, err, sizeof err) != 0) {
+		fprintf(stderr, "test_db: cannot start a PostgreSQL cluster: %s\n", err);
+		return EXIT_FAILURE;
+	}
+	dbmodel_db = conninfo;
+	int rc = tl_run_suite(db_suite());
+	pgcluster_stop();
+	return rc;
+}
