@@ -37,6 +37,12 @@
 #                   under gunicorn's gevent worker, as it is and with
 #                   psycogreen, on one private PostgreSQL cluster; rows in
 #                   the same summary.csv (QUICK=1 as above)
+#   make test-browser  the classroom page (served by every lab at /) in
+#                   headless Chromium against running labs: what it draws
+#                   must be the model's shape (part of make test; BROWSER=no
+#                   skips it, and so does a machine without Chromium or node)
+#   make demo       lab1..lab4 on four consecutive free ports, and the URL of
+#                   the page that races them; Ctrl-C stops them all
 #   make notes-check  check the notes against the code as it is: quoted
 #                   diffs, quoted function names, English and zh-CN alike
 #                   (part of make test; tools/check-notes.sh says how)
@@ -61,13 +67,13 @@ PQ_LIBS   := $(shell pkg-config --libs libpq 2>/dev/null || echo -lpq)
 BUILD    ?= build
 BIN      ?= .
 
-COMMON   := util fiber io fetch http server listen profile app answer upstream lab
-COMMON_O := $(COMMON:%=$(BUILD)/common/%.o)
+COMMON   := util fiber io fetch http server listen profile app answer upstream page lab
+COMMON_O := $(COMMON:%=$(BUILD)/common/%.o) $(BUILD)/common/page_html.o
 DB       := db pgcluster queries dblab
 DB_O     := $(DB:%=$(BUILD)/common/%.o)
 PROGRAMS := $(BIN)/lab1 $(BIN)/lab2 $(BIN)/lab3 $(BIN)/lab4 $(BIN)/lab5 $(BIN)/lab6 \
 	    $(BIN)/upstream $(BIN)/labload
-TESTS    := clocks fiber io app http labs hostile faults stop db
+TESTS    := clocks fiber io app http labs hostile faults stop db page
 TEST_BIN := $(TESTS:%=$(BUILD)/tests/test_%)
 TESTLIB_O := $(BUILD)/tests/testlib.o $(BUILD)/tests/model.o $(BUILD)/tests/dbmodel.o
 # The grader links only the common modules it uses, none of the files a
@@ -75,8 +81,9 @@ TESTLIB_O := $(BUILD)/tests/testlib.o $(BUILD)/tests/model.o $(BUILD)/tests/dbmo
 # their points, and the labs are still graded.
 GRADER_O := $(BUILD)/common/util.o $(BUILD)/common/listen.o $(BUILD)/common/profile.o
 
-.PHONY: all test check test-here asan grade grade-selftest grade-calibrate stress fuzz valgrind \
-	bench bench-python bench-db notes-check deps clean handout gradescope handout-selftest
+.PHONY: all test check test-here test-browser demo asan grade grade-selftest grade-calibrate stress \
+	fuzz valgrind bench bench-python bench-db notes-check deps clean handout gradescope \
+	handout-selftest
 .SECONDARY:
 all: $(PROGRAMS)
 
@@ -101,6 +108,21 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(WARNINGS) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
+# The classroom page, built into every lab as one string (common/page.c):
+# its bytes in hex, written to a temporary file first so that -j never
+# compiles half of it.
+$(BUILD)/common/page_html.c: common/page.html
+	@mkdir -p $(@D)
+	{ echo '/* common/page.html as a string: made by the Makefile */'; \
+	  echo 'extern const char page_html[];'; \
+	  echo 'const char page_html[] = {'; \
+	  od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '0 };'; } >$@.tmp
+	mv $@.tmp $@
+
+$(BUILD)/common/page_html.o: $(BUILD)/common/page_html.c
+	$(CC) $(WARNINGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
 # The lab tests start lab1 .. lab4 from $(BIN).
 test-here: $(PROGRAMS) $(TEST_BIN)
 	@for t in $(TEST_BIN); do \
@@ -109,9 +131,36 @@ test-here: $(PROGRAMS) $(TEST_BIN)
 
 # The suites run one after another even under make -j: timing checks are
 # built to survive a busy machine, but there is no need to make it busy.
-test check: $(PROGRAMS) $(TEST_BIN) $(BUILD)/tests/grade $(BUILD)/tests/valgrind_labs
+test check: $(PROGRAMS) $(TEST_BIN) $(BUILD)/tests/grade $(BUILD)/tests/valgrind_labs \
+	    $(BUILD)/browser/lab3-on-sync
 	@$(MAKE) --no-print-directory -j1 test-here asan grade-selftest handout-selftest valgrind \
-		fuzz notes-check
+		fuzz test-browser notes-check
+
+# test-browser: the page against lab1..lab4 and a wrong lab (lab 3 on the
+# sync worker, which must draw a staircase); the screenshot goes to SHOT.
+# The full delay profile and notes/img/page.png: make test-browser SCALE=1
+# SHOT=notes/img/page.png.
+SCALE ?= 0.5
+SHOT  ?= $(BUILD)/browser/page.png
+BROWSER ?= yes
+test-browser: $(PROGRAMS) $(BUILD)/browser/lab3-on-sync
+	@BROWSER=$(BROWSER) SCALE=$(SCALE) sh tools/test-browser.sh $(BIN) \
+		$(BUILD)/browser/lab3-on-sync $(SHOT)
+
+$(BUILD)/browser/lab3-on-sync.c: lab3-evented-blocking/main.c
+	@mkdir -p $(@D)
+	sed 's/serve_evented, hello/serve_sync, hello/' $< >$@.tmp
+	grep -q 'serve_sync, hello' $@.tmp
+	mv $@.tmp $@
+
+$(BUILD)/browser/lab3-on-sync.o: $(BUILD)/browser/lab3-on-sync.c
+	$(CC) $(WARNINGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/browser/lab3-on-sync: $(BUILD)/browser/lab3-on-sync.o $(COMMON_O)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+demo: $(PROGRAMS)
+	@sh tools/demo.sh $(BIN) $(DEMO_FLAGS)
 
 # valgrind: lab1 and lab4 run a few requests under memcheck (fiber stacks
 # are registered with it); any error or definite leak fails.

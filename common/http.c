@@ -357,6 +357,8 @@ static int send_response(int fd, const struct http_response *res, bool head,
 	fprintf(f, "Content-Length: %zu\r\n", res->len);
 	if (res->allow)
 		fprintf(f, "Allow: %s\r\n", res->allow);
+	if (res->headers)
+		fputs(res->headers, f);
 	fprintf(f, "Connection: %s\r\n\r\n", keep_alive ? "keep-alive" : "close");
 	if (!head && res->len)
 		fwrite(res->body, 1, res->len, f);

@@ -41,6 +41,8 @@ struct http_response {
 	int status;
 	const char *content_type;	/* NULL: no Content-Type header */
 	const char *allow;		/* Allow header, for 405 */
+	const char *headers;		/* more header lines, each ending in
+					 * "\r\n" (e.g. CORS), or NULL */
 	char *body;			/* grown by http_printf */
 	size_t len, cap;
 	/* When set, no response is written: the connection is handed to this

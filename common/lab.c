@@ -12,6 +12,8 @@
 #include "fetch.h"
 #include "lab.h"
 #include "listen.h"
+#include "page.h"
+#include "profile.h"
 #include "upstream.h"
 #include "util.h"
 
@@ -44,12 +46,16 @@ static http_handler *handler_of(const char *path)
 
 static void route(const struct http_request *req, struct http_response *res)
 {
+	if (page_route(req, res))	/* the browser's: /, /about, CORS */
+		return;
 	http_handler *h = handler_of(req->path);
 	if (!h) {
 		http_error(res, 404);
 	} else if (strcmp(req->method, "GET") != 0 && !req->head) {
 		http_error(res, 405);
-		res->allow = "GET, HEAD";
+		/* OPTIONS /hello is page_route's, a CORS preflight */
+		res->allow = strcmp(req->path, "/hello") == 0 ? HTTP_SERVER_ALLOW
+							     : "GET, HEAD";
 	} else {
 		h(req, res);
 	}
@@ -169,6 +175,10 @@ int lab_main(int argc, char **argv, const char *name, const char *style,
 	 * 12,000 on the hub's one thread. */
 	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
 	lab_hello = hello;
+	page_set_facts(&(struct page_facts){ name,
+		worker == serve_sync ? "sync" : "evented", style,
+		o.urls ? -1 : profile_sum() * o.scale,
+		o.urls ? -1 : profile_max() * o.scale });
 	server_set_timeout(o.timeout);
 	server_set_grace(o.grace);
 	fetch_set_timeout(o.fetch_timeout);

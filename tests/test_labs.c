@@ -250,7 +250,7 @@ START_TEST(bad_requests_get_4xx_and_the_lab_keeps_serving)
 	tl_raw(p.port, post, strlen(post), 5, &r);
 	ck_assert_int_eq(r.status, 405);
 	ck_assert(tl_header(&r, "Allow", allow, sizeof allow));
-	ck_assert_str_eq(allow, "GET, HEAD");
+	ck_assert_str_eq(allow, "GET, HEAD, OPTIONS");
 	/* a client that hangs up before its answer is written */
 	const char *get = "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
 	tl_raw(p.port, get, strlen(get), 0.01, &r);

@@ -16,13 +16,38 @@ GRADE_PACKAGES="build-essential pkg-config libcurl4-openssl-dev libev-dev check 
 # its runtime are for `make fuzz` (libFuzzer); gnuplot draws `make bench`'s
 # charts; zip packs `make gradescope`'s autograder.zip and unzip tries it.
 # python3-psycopg2 and python3-psycogreen: bench-python's database scenario.
-TOOL_PACKAGES="valgrind clang libclang-rt-14-dev gnuplot-nox zip unzip python3-psycopg2 python3-psycogreen"
+# chromium runs `make test-browser` (the classroom page), driven by
+# playwright-core from the npm registry (below), which downloads no browser.
+TOOL_PACKAGES="valgrind clang libclang-rt-14-dev gnuplot-nox zip unzip python3-psycopg2 python3-psycogreen chromium"
 
 case ${1:-all} in
 grade) PACKAGES=$GRADE_PACKAGES ;;
 all) PACKAGES="$GRADE_PACKAGES $TOOL_PACKAGES" ;;
 *) echo "usage: $0 [grade]" >&2; exit 2 ;;
 esac
+
+# Node.js runs the browser test; a machine that has it (as node, with npm)
+# keeps its own, one without gets Debian's.
+if [ "${1:-all}" = all ] && ! command -v npm >/dev/null; then
+	PACKAGES="$PACKAGES nodejs npm"
+fi
+
+run() { echo "+ $*"; "$@"; }
+
+# The browser test's one npm package, at the version package-lock.json
+# names, in tests/browser/node_modules.
+browser_test_packages() {
+	[ "${1:-all}" = all ] || return 0
+	lock=tests/browser/package-lock.json
+	want=$(sed -n '/"node_modules\/playwright-core"/,/version/s/.*"version": "\(.*\)".*/\1/p' $lock)
+	have=$(sed -n 's/^  "version": "\(.*\)".*/\1/p' \
+		tests/browser/node_modules/playwright-core/package.json 2>/dev/null || true)
+	if [ "$want" = "$have" ]; then
+		echo "deps: playwright-core $have present in tests/browser"
+	else
+		(cd tests/browser && run npm ci --no-audit --no-fund)
+	fi
+}
 
 missing=
 for p in $PACKAGES; do
@@ -31,9 +56,9 @@ for p in $PACKAGES; do
 done
 if [ -z "$missing" ]; then
 	echo "deps: all present ($PACKAGES)"
-	exit 0
+else
+	if [ "$(id -u)" -eq 0 ]; then sudo=; else sudo=sudo; fi
+	run $sudo apt-get update
+	run $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y $missing
 fi
-if [ "$(id -u)" -eq 0 ]; then sudo=; else sudo=sudo; fi
-run() { echo "+ $*"; "$@"; }
-run $sudo apt-get update
-run $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y $missing
+browser_test_packages "${1:-all}"

@@ -88,6 +88,7 @@ for f in $LEAVE_OUT; do
 	rm -f "$tree/$f"
 done
 find "$tree/grade/hidden" -mindepth 1 ! -name README.md -exec rm -rf {} +
+rm -rf "$tree/tests/browser/node_modules"	# what `make deps` installs
 
 # ---- regions into stubs ----
 
