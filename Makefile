@@ -66,7 +66,7 @@ COMMON_O := $(COMMON:%=$(BUILD)/common/%.o)
 DB       := db pgcluster queries dblab
 DB_O     := $(DB:%=$(BUILD)/common/%.o)
 PROGRAMS := $(BIN)/lab1 $(BIN)/lab2 $(BIN)/lab3 $(BIN)/lab4 $(BIN)/lab5 $(BIN)/lab6 \
-	    $(BIN)/upstream $(BIN)/labload
+	    $(BIN)/upstream $(BIN)/labload $(BIN)/simload
 TESTS    := clocks fiber io app http labs hostile faults stop db
 TEST_BIN := $(TESTS:%=$(BUILD)/tests/test_%)
 TESTLIB_O := $(BUILD)/tests/testlib.o $(BUILD)/tests/model.o $(BUILD)/tests/dbmodel.o
@@ -91,6 +91,7 @@ $(BUILD)/tests/test_db: $(DB_O)
 $(DB_O) $(BUILD)/tests/test_db.o: CPPFLAGS += $(PQ_CFLAGS)
 $(BIN)/upstream: $(BUILD)/tools/upstream.o $(COMMON_O)
 $(BIN)/labload: $(BUILD)/tools/labload.o $(BUILD)/common/util.o
+$(BIN)/simload: $(BUILD)/tools/simload.o $(BUILD)/common/util.o
 $(PROGRAMS):
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
