@@ -67,7 +67,7 @@ DB       := db pgcluster queries dblab
 DB_O     := $(DB:%=$(BUILD)/common/%.o)
 PROGRAMS := $(BIN)/lab1 $(BIN)/lab2 $(BIN)/lab3 $(BIN)/lab4 $(BIN)/lab5 $(BIN)/lab6 \
 	    $(BIN)/upstream $(BIN)/labload $(BIN)/simload
-TESTS    := clocks fiber io app http labs hostile faults stop db
+TESTS    := clocks fiber io app http labs hostile faults stop db upstream
 TEST_BIN := $(TESTS:%=$(BUILD)/tests/test_%)
 TESTLIB_O := $(BUILD)/tests/testlib.o $(BUILD)/tests/model.o $(BUILD)/tests/dbmodel.o
 # The grader links only the common modules it uses, none of the files a
