@@ -61,7 +61,7 @@ PQ_LIBS   := $(shell pkg-config --libs libpq 2>/dev/null || echo -lpq)
 BUILD    ?= build
 BIN      ?= .
 
-COMMON   := util fiber io fetch http server listen profile app answer upstream lab
+COMMON   := util fiber io fetch http server listen profile app answer simulator upstream lab
 COMMON_O := $(COMMON:%=$(BUILD)/common/%.o)
 DB       := db pgcluster queries dblab
 DB_O     := $(DB:%=$(BUILD)/common/%.o)

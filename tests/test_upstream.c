@@ -126,7 +126,10 @@ START_TEST(one_thread_holds_every_waiting_request_and_lets_go_of_a_client_that_l
 	struct tl_proc up;
 	if (!room_for(HANGING))
 		return;
+	struct tl_reply r;
 	tl_start(&up, "upstream", up_args);
+	tl_get(up.port, "/delay/0", &r);	/* its loop runs: every fd it needs is open */
+	ck_assert_int_eq(r.status, 200);
 	int base = tl_fd_count(up.pid);
 	for (int i = 0; i < HANGING; i++) {
 		fds[i] = tl_connect(up.port);
