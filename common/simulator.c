@@ -277,9 +277,10 @@ static bool flush(struct client *c)
 	return answered(c);
 }
 
-/* Status line, headers and body, sent in one piece when the socket takes
- * it (it nearly always does: an answer is a few hundred bytes).
- * content_type NULL: none, and no body (OPTIONS *). */
+/* Status line, headers and body, in one send when the socket takes it (it
+ * nearly always does: an answer is a few hundred bytes); flush() sends
+ * the rest when it does not.  body NULL: no Content-Type and no body (the
+ * answer to OPTIONS *).  Returns whether c is still open. */
 static bool send_answer(struct client *c, int status, const char *allow,
 			const char *body)
 {
@@ -294,21 +295,10 @@ static bool send_answer(struct client *c, int status, const char *allow,
 			 body && !c->head ? body : "");
 	if (n < 0 || (size_t)n >= sizeof out)
 		die("upstream: an answer of %d bytes", n);
-	size_t sent = 0;
-	while (sent < (size_t)n) {
-		ssize_t k = send(c->fd, out + sent, (size_t)n - sent, MSG_NOSIGNAL);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0 && errno == EAGAIN)
-			break;
-		if (k < 0) {
-			close_client(c);
-			return false;
-		}
-		sent += (size_t)k;
-	}
-	if (sent == (size_t)n)
+	ssize_t k = send(c->fd, out, (size_t)n, MSG_NOSIGNAL);
+	if (k == n)
 		return answered(c);
+	size_t sent = k > 0 ? (size_t)k : 0;	/* flush() sees any error again */
 	c->out = xcalloc(1, (size_t)n - sent + 1);
 	memcpy(c->out, out + sent, (size_t)n - sent);
 	c->out_len = (size_t)n - sent;
@@ -377,8 +367,8 @@ static bool reset_connection(struct client *c)
 static bool send_garbage(struct client *c)
 {
 	static const char line[] = "this is not http\r\n";
-	if (send(c->fd, line, sizeof line - 1, MSG_NOSIGNAL) < 0)
-		(void)0;	/* gone already: nothing to say it to */
+	send(c->fd, line, sizeof line - 1, MSG_NOSIGNAL);	/* if it fails, the
+								   client is gone */
 	close_client(c);
 	return false;
 }
