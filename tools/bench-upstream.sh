@@ -21,7 +21,7 @@ done
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 tick=$(getconf CLK_TCK)
 delay=$(awk -v ms="$DELAY_MS" 'BEGIN { printf "%.3f", ms / 1000 }')
-tmp=$(mktemp -d)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-upstream.XXXXXX")
 pid=
 cleanup() {
 	[ -n "$pid" ] && kill "$pid" 2>/dev/null || true
