@@ -67,13 +67,13 @@ PQ_LIBS   := $(shell pkg-config --libs libpq 2>/dev/null || echo -lpq)
 BUILD    ?= build
 BIN      ?= .
 
-COMMON   := util fiber io fetch http server listen profile app answer upstream page lab
+COMMON   := util fiber io fetch http server listen profile app answer simulator upstream page lab
 COMMON_O := $(COMMON:%=$(BUILD)/common/%.o) $(BUILD)/common/page_html.o
 DB       := db pgcluster queries dblab
 DB_O     := $(DB:%=$(BUILD)/common/%.o)
 PROGRAMS := $(BIN)/lab1 $(BIN)/lab2 $(BIN)/lab3 $(BIN)/lab4 $(BIN)/lab5 $(BIN)/lab6 \
-	    $(BIN)/upstream $(BIN)/labload
-TESTS    := clocks fiber io app http labs hostile faults stop db page
+	    $(BIN)/upstream $(BIN)/labload $(BIN)/simload
+TESTS    := clocks fiber io app http labs hostile faults stop db page upstream
 TEST_BIN := $(TESTS:%=$(BUILD)/tests/test_%)
 TESTLIB_O := $(BUILD)/tests/testlib.o $(BUILD)/tests/model.o $(BUILD)/tests/dbmodel.o
 # The grader links only the common modules it uses, none of the files a
@@ -98,6 +98,7 @@ $(BUILD)/tests/test_db: $(DB_O)
 $(DB_O) $(BUILD)/tests/test_db.o: CPPFLAGS += $(PQ_CFLAGS)
 $(BIN)/upstream: $(BUILD)/tools/upstream.o $(COMMON_O)
 $(BIN)/labload: $(BUILD)/tools/labload.o $(BUILD)/common/util.o
+$(BIN)/simload: $(BUILD)/tools/simload.o $(BUILD)/common/util.o
 $(PROGRAMS):
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

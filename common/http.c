@@ -305,29 +305,22 @@ static void begin_request(struct conn *c)
 	c->fed = c->line_from = 0;
 }
 
-/* Read one request into c->req.  Returns 0 when there is one, a 4xx status
- * when the bytes are not a request we take, -1 when the client is gone. */
-static int read_request(struct conn *c, double deadline)
+/* Run the parser over n bytes at p, the next of the request being read;
+ * *used says how many it took (it stops after a complete request).
+ * Returns 0 when the request is complete, HTTP_NEED_MORE when the bytes
+ * ran out first, or the 4xx status the bytes get. */
+static int parse_bytes(struct conn *c, const char *p, size_t n, size_t *used)
 {
-	begin_request(c);
-	while (!c->complete) {
-		if (c->len == 0) {
-			ssize_t n = io_read(c->fd, c->buf, sizeof c->buf, deadline);
-			if (n < 0 && errno == ETIMEDOUT && c->started)
-				return 408;
-			if (n <= 0)
-				return -1;
-			c->off = 0;
-			c->len = (size_t)n;
-		}
-		if (!head_is_clean(c, c->buf + c->off, c->len))
+	*used = 0;
+	while (!c->complete && n > 0) {
+		if (!head_is_clean(c, p, n))
 			return 400;
-		c->exec_at = c->buf + c->off;
-		size_t used = http_parser_execute(&c->parser, &settings,
-						  c->exec_at, c->len);
-		c->off += used;
-		c->len -= used;
-		c->fed += used;
+		c->exec_at = p;
+		size_t took = http_parser_execute(&c->parser, &settings, p, n);
+		p += took;
+		n -= took;
+		*used += took;
+		c->fed += took;
 		enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
 		if (e != HPE_OK && e != HPE_PAUSED)
 			return c->error ? c->error
@@ -337,8 +330,68 @@ static int read_request(struct conn *c, double deadline)
 		if (e == HPE_PAUSED && !c->complete)
 			begin_trailers(c);
 	}
+	if (!c->complete)
+		return HTTP_NEED_MORE;
 	http_parser_pause(&c->parser, 0);
 	return 0;
+}
+
+/* Read one request into c->req.  Returns 0 when there is one, a 4xx status
+ * when the bytes are not a request we take, -1 when the client is gone. */
+static int read_request(struct conn *c, double deadline)
+{
+	begin_request(c);
+	for (;;) {
+		size_t used;
+		int rc = parse_bytes(c, c->buf + c->off, c->len, &used);
+		c->off += used;
+		c->len -= used;
+		if (rc != HTTP_NEED_MORE)
+			return rc;
+		ssize_t n = io_read(c->fd, c->buf, sizeof c->buf, deadline);
+		if (n < 0 && errno == ETIMEDOUT && c->started)
+			return 408;
+		if (n <= 0)
+			return -1;
+		c->off = 0;
+		c->len = (size_t)n;
+	}
+}
+
+/* ---- the same parsing for a caller that does its own reading ---- */
+
+struct http_reader *http_reader_new(void)
+{
+	struct conn *c = xcalloc(1, sizeof *c);
+	c->fd = -1;
+	begin_request(c);
+	return (struct http_reader *)c;
+}
+
+int http_reader_feed(struct http_reader *r, const char *bytes, size_t len,
+		     size_t *used)
+{
+	return parse_bytes((struct conn *)r, bytes, len, used);
+}
+
+const struct http_request *http_reader_request(const struct http_reader *r)
+{
+	return &((const struct conn *)r)->req;
+}
+
+bool http_reader_keep_alive(const struct http_reader *r)
+{
+	return ((const struct conn *)r)->keep_alive;
+}
+
+bool http_reader_started(const struct http_reader *r)
+{
+	return ((const struct conn *)r)->started;
+}
+
+void http_reader_free(struct http_reader *r)
+{
+	free(r);
 }
 
 /* Status line, headers and body in one buffer: one write, so Nagle's

@@ -69,6 +69,26 @@ typedef void http_handler(const struct http_request *req,
 void http_serve_connection(int fd, http_handler *handler, bool keep_alive,
 			   double timeout);
 
+/*
+ * The same request reading for a server that does its own IO (the
+ * upstream simulator's event loop): feed it the bytes of one request as
+ * they arrive.  http_reader_feed() returns 0 once the request is complete
+ * (then http_reader_request() is it), HTTP_NEED_MORE when it wants more
+ * bytes, or the 4xx status the bytes get; *used says how many bytes it
+ * took -- after a complete request, the rest belong to the next one, which
+ * a new reader reads.  The checks are http_serve_connection()'s, all of
+ * them; OPTIONS * reaches the caller as the path "*".
+ */
+enum { HTTP_NEED_MORE = 1 };
+struct http_reader;
+struct http_reader *http_reader_new(void);
+int http_reader_feed(struct http_reader *r, const char *bytes, size_t len,
+		     size_t *used);
+const struct http_request *http_reader_request(const struct http_reader *r);
+bool http_reader_keep_alive(const struct http_reader *r);
+bool http_reader_started(const struct http_reader *r);	/* a byte came */
+void http_reader_free(struct http_reader *r);
+
 /* Append to the response body, printf-style. */
 void http_printf(struct http_response *res, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -1,119 +1,37 @@
 /*
- * upstream.c: the simulator's handler, and the keeper process that runs it.
+ * upstream.c: the simulator's process -- its limits and signals -- and the
+ * keeper process that runs it (the loop itself is simulator.c).
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
+#include <limits.h>
 #include <signal.h>
-#include <stdatomic.h>
-#include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "io.h"
-#include "http.h"
 #include "listen.h"
-#include "profile.h"
+#include "simulator.h"
 #include "upstream.h"
 #include "util.h"
 
-static double scale = 1.0;
 static volatile pid_t child;	/* read by upstream_kill() in signal handlers */
 
-/* "/delay/<ms>" with 0 <= ms <= 60000: the delay in seconds, else -1. */
-static double delay_path(const char *path)
+/* Soft RLIMIT_NOFILE up to the hard one.  Silently: inside a lab, the lab
+ * has said at its start what its limit allows (and the simulator shares
+ * it); the standalone ./upstream says it itself.  Should connections
+ * still run out, the simulator says so once, when it happens. */
+static void raise_fd_limit(void)
 {
-	const char *p = path + strlen("/delay/");
-	char *end;
-	if (strncmp(path, "/delay/", 7) != 0 || *p < '0' || *p > '9')
-		return -1;
-	errno = 0;
-	long ms = strtol(p, &end, 10);
-	if (*end != '\0' || errno || ms > 60000)
-		return -1;
-	return ms / 1000.0;
-}
-
-/* /reset: with a zero linger time, close() sends a reset (RST) instead of
- * the orderly end (FIN), as a crashed or overloaded server does. */
-static void reset_connection(int fd, double deadline)
-{
-	struct linger abrupt = { .l_onoff = 1, .l_linger = 0 };
-	(void)deadline;
-	setsockopt(fd, SOL_SOCKET, SO_LINGER, &abrupt, sizeof abrupt);
-}
-
-/* /garbage: one line that is not an HTTP answer, then the end. */
-static void send_garbage(int fd, double deadline)
-{
-	static const char line[] = "this is not http\r\n";
-	io_write_all(fd, line, sizeof line - 1, deadline);
-}
-
-/* The simulator's misbehaviours, for tests of failing upstreams:
- * /status/<code>, /reset, /garbage and /hang.  False for other paths. */
-static bool misbehave(const char *path, struct http_response *res)
-{
-	if (strncmp(path, "/status/", 8) == 0) {
-		int code = atoi(path + 8);
-		if (code < 200 || code > 599)
-			http_error(res, 404);
-		else
-			res->status = code;
-		http_printf(res, "simulated status %d\n", code);
-	} else if (strcmp(path, "/reset") == 0) {
-		res->takeover = reset_connection;
-	} else if (strcmp(path, "/garbage") == 0) {
-		res->takeover = send_garbage;
-	} else if (strcmp(path, "/hang") == 0) {
-		io_sleep(3600);	/* the client gives up long before; if we are
-				   stopping first, 504 is true enough */
-		http_error(res, 504);
-	} else {
-		return false;
-	}
-	return true;
-}
-
-static void handle(const struct http_request *req, struct http_response *res)
-{
-	if (misbehave(req->path, res))
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
 		return;
-	double delay = profile_delay(req->path);
-	if (delay >= 0)
-		delay *= scale;
-	else
-		delay = delay_path(req->path);
-	if (delay < 0) {
-		http_error(res, 404);
-		return;
-	}
-	if (strcmp(req->method, "GET") != 0 && !req->head) {
-		http_error(res, 405);
-		res->allow = "GET, HEAD";
-		return;
-	}
-	io_sleep(delay);	/* blocks only this connection's thread */
-	http_printf(res, "simulated %s after %.3fs\n", req->path, delay);
-}
-
-/* ---- the simulator's worker: a thread per connection ---- */
-
-enum { MAX_CONNECTIONS = 4096 };	/* beyond this, clients queue */
-static const double request_timeout = 5;	/* the labs' default --timeout */
-static atomic_int nlive;
-
-static void *connection_thread(void *arg)
-{
-	http_serve_connection((int)(intptr_t)arg, handle, true, request_timeout);
-	atomic_fetch_sub(&nlive, 1);
-	return NULL;
+	rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
 }
 
 /* SIGTERM or SIGINT: the simulator has nothing to finish or save. */
@@ -125,45 +43,24 @@ static void on_stop(int sig)
 
 /*
  * Not the kit's evented worker, on purpose: in the student handout
- * serve_evented()'s accept loop and the cooperative wait are exercises, and
+ * serve_evented()'s accept loop and the cooperative IO are exercises, and
  * the upstream every lab fetches from must work before they are written,
- * and whatever a student's version does.  A thread per connection, each
- * with the IO layer's blocking calls (never patched in this process), shows
- * a client what the evented worker would: every request waits its own
- * delay side by side with the others, on connections kept alive.
+ * and whatever a student's version does.  So it has a loop of its own
+ * (simulator.c), and uses of http.c only its request reader, which no
+ * exercise touches.
  */
 int upstream_serve(int listen_fd, double delay_scale)
 {
-	scale = delay_scale;
-	io_unpatch();		/* a lab or a test may have patched it, then forked us */
 	struct sigaction sa = { .sa_handler = on_stop };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 256 * 1024);	/* as a fiber's */
-	for (;;) {
-		if (atomic_load(&nlive) >= MAX_CONNECTIONS) {
-			io_sleep(0.01);		/* let some finish first */
-			continue;
-		}
-		int fd = io_accept(listen_fd);
-		if (fd < 0) {		/* out of fds, say: wait for some to close */
-			io_sleep(0.05);
-			continue;
-		}
-		pthread_t t;
-		atomic_fetch_add(&nlive, 1);
-		if (pthread_create(&t, &attr, connection_thread, (void *)(intptr_t)fd) != 0) {
-			atomic_fetch_sub(&nlive, 1);
-			close(fd);	/* no room for a thread: refuse this one */
-			io_sleep(0.01);
-		}
-	}
+	raise_fd_limit();
+	/* A burst of connects must not overflow the backlog: as long as the
+	 * kernel allows (it caps this at net.core.somaxconn). */
+	listen(listen_fd, INT_MAX);
+	simulator_run(listen_fd, delay_scale);
 }
 
 /* Say on stderr how the simulator ended; the keeper is about to restart it. */

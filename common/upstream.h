@@ -7,18 +7,25 @@
  * <ms> milliseconds, unscaled.  For tests of failing upstreams it also
  * misbehaves on request: /status/<code> answers with that status, /reset
  * resets the connection, /garbage answers a line that is not HTTP, /hang
- * never answers.  It serves each connection in a thread of its own, so
- * requests wait their delays side by side: an answer takes the time the
- * profile says, not longer because another request is waiting -- up to
- * 4,096 connections at once; beyond that, connections wait in the listen
- * backlog and their answers come that much later.  It runs none of the
- * code a student writes in the handout (the evented worker, the cooperative
- * IO), so every lab has a working upstream from the start.
+ * never answers.  Requests wait their delays side by side: an answer takes
+ * the time the profile says, not longer because others are waiting, for up
+ * to UPSTREAM_CAPACITY connections at once (keep-alive, HTTP/1.1, answers
+ * with Content-Length).  One thread and one event loop serve them all:
+ * per connection a small struct, no thread, no fiber; requests given the
+ * same delay share one timer.  It raises its open-file limit (soft to
+ * hard) and says on stderr when the hard limit is below the capacity;
+ * beyond what it can hold, connections wait in the listen backlog (as
+ * long as the kernel allows) and their answers come that much later.  It
+ * runs none of the code a student writes in the handout (the evented
+ * worker, the cooperative IO), so every lab has a working upstream from
+ * the start.
  */
 #ifndef UPSTREAM_H
 #define UPSTREAM_H
 
 #include <sys/types.h>
+
+enum { UPSTREAM_CAPACITY = 50000 };	/* connections held at once */
 
 /* Serve on listen_fd until SIGINT or SIGTERM, then exit with status 0. */
 int upstream_serve(int listen_fd, double delay_scale);

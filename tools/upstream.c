@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include "listen.h"
 #include "profile.h"
@@ -30,6 +31,22 @@ static void print_profile(double scale)
 		printf("%-11s %.3f  %s\n", u->path, u->delay * scale, u->site);
 	}
 	printf("S %.4f\nM %.4f\n", profile_sum() * scale, profile_max() * scale);
+}
+
+/* Tell an instructor about to load the simulator when the open-file limit
+ * (ulimit -Hn) holds it below UPSTREAM_CAPACITY connections. */
+static void say_capacity(void)
+{
+	enum { SPARE_FDS = 16 };	/* listener, epoll, stdio */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_max == RLIM_INFINITY ||
+	    rl.rlim_max >= (rlim_t)UPSTREAM_CAPACITY + SPARE_FDS)
+		return;
+	fprintf(stderr, "upstream: the open-file limit (ulimit -Hn) is %llu, so "
+		"it holds at most %llu connections at once, not %d\n",
+		(unsigned long long)rl.rlim_max,
+		(unsigned long long)(rl.rlim_max > SPARE_FDS ? rl.rlim_max - SPARE_FDS : 0),
+		UPSTREAM_CAPACITY);
 }
 
 int main(int argc, char **argv)
@@ -70,6 +87,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: %s\n", argv[0], err);
 		return 1;
 	}
+	say_capacity();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("upstream: delay scale %g, serving http://127.0.0.1:%d/ "
 	       "(/qq /163 /example /nowamagic /delay/<ms>)\n", scale, server_port(fd));
