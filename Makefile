@@ -53,7 +53,7 @@ LDLIBS   += $(CURL_LIBS) -lev -lhttp_parser -pthread
 BUILD    ?= build
 BIN      ?= .
 
-COMMON   := util fiber io fetch http server listen profile app answer upstream lab
+COMMON   := util fiber io fetch http server arbiter listen profile app answer upstream lab
 COMMON_O := $(COMMON:%=$(BUILD)/common/%.o)
 PROGRAMS := $(BIN)/lab1 $(BIN)/lab2 $(BIN)/lab3 $(BIN)/lab4 $(BIN)/upstream \
 	    $(BIN)/labload

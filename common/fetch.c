@@ -20,6 +20,7 @@
  * transfer in flight itself.
  */
 #include <curl/curl.h>
+#include <pthread.h>
 #include <ev.h>
 #include <signal.h>
 #include <stdio.h>
@@ -65,12 +66,18 @@ static size_t drop_body(char *data, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
+static void curl_global(void)
+{
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		die("fetch: curl_global_init failed");
+}
+
+/* curl_global_init() is not thread-safe: once per process, whoever comes
+ * first. */
 static void curl_once(void)
 {
-	static bool ready;
-	if (!ready && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		die("fetch: curl_global_init failed");
-	ready = true;
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, curl_global);
 }
 
 /* The hosts never fetched through a proxy: loopback (the simulator, a
@@ -80,7 +87,7 @@ static void curl_once(void)
  * override.  Real URLs still go through the proxy the user set. */
 static const char *no_proxy(void)
 {
-	static char *list;
+	static _Thread_local char *list;	/* per thread: no lock */
 	const char *loopback = "localhost,127.0.0.0/8,::1";
 	if (list)
 		return list;
@@ -145,7 +152,7 @@ static int easy_finish(CURL *e, CURLcode rc, struct fetch_result *r)
 
 static int fetch_blocking(const char *url, struct fetch_result *r)
 {
-	static CURL *easy;
+	static _Thread_local CURL *easy;	/* a handle, and its connections, per thread */
 	if (!easy)
 		easy = easy_new();
 	easy_setup(easy, url, r);

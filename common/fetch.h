@@ -8,6 +8,11 @@
  * that is the point.  Connections to the same host are reused both ways.
  * After io_abort() every fetch in flight ends, and new ones fail at once,
  * with the error "the server is stopping".
+ *
+ * Threads: a blocking fetch may run in any thread; each thread has its own
+ * libcurl handle and so its own reused connections.  The cooperative side
+ * (the multi handle on the hub) is per process and for the thread that
+ * called io_patch().  curl_global_init() runs once per process.
  */
 #ifndef FETCH_H
 #define FETCH_H

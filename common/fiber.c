@@ -54,14 +54,17 @@ struct fiber {
 	fiber *next;		/* ready queue link */
 };
 
-static fiber main_fiber = { .name = "main", .state = "running" };
-static fiber *hub;
-static fiber *current = &main_fiber;
-static fiber *previous;
-static fiber *ready_head, *ready_tail;
-static struct ev_loop *loop;
-static size_t page_size;
-static int live;
+/* Per thread, all of it (fiber.h): each thread that uses fibers has its
+ * own main fiber, hub, ready queue and libev loop.  `current` is set by
+ * init(), which every entry point that reads it calls first. */
+static _Thread_local fiber main_fiber = { .name = "main", .state = "running" };
+static _Thread_local fiber *hub;
+static _Thread_local fiber *current;
+static _Thread_local fiber *previous;
+static _Thread_local fiber *ready_head, *ready_tail;
+static _Thread_local struct ev_loop *loop;
+static _Thread_local size_t page_size;
+static _Thread_local int live;
 
 static void hub_main(void);
 static void trampoline(void);
@@ -119,6 +122,8 @@ static bool stack_alloc(fiber *f, void (*entry)(void))
 
 static void init(void)
 {
+	if (!current)
+		current = &main_fiber;
 	if (hub)
 		return;
 	page_size = (size_t)sysconf(_SC_PAGESIZE);
@@ -322,6 +327,7 @@ int fiber_wait_fd(int fd, int events, double timeout)
 
 fiber *fiber_self(void)
 {
+	init();
 	return current;
 }
 
@@ -358,7 +364,7 @@ static void on_segv(int sig, siginfo_t *si, void *uctx)
 	const char *addr = si->si_addr;
 	fiber *f = current;
 
-	if (f->map && addr >= f->map && addr < f->map + page_size) {
+	if (f && f->map && addr >= f->map && addr < f->map + page_size) {
 		static const char msg[] = "fiber: stack overflow in fiber '";
 		write(2, msg, sizeof msg - 1);
 		write(2, f->name, strlen(f->name));
@@ -372,7 +378,7 @@ static void on_segv(int sig, siginfo_t *si, void *uctx)
 
 static void catch_stack_overflow(void)
 {
-	static char altstack[64 * 1024];
+	static _Thread_local char altstack[64 * 1024];	/* sigaltstack is per thread */
 	stack_t ss = { .ss_sp = altstack, .ss_size = sizeof altstack };
 	struct sigaction sa;
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "arbiter.h"
 #include "fetch.h"
 #include "lab.h"
 #include "listen.h"
@@ -31,27 +32,51 @@ static void route(const struct http_request *req, struct http_response *res)
 static void usage(FILE *out, const char *prog)
 {
 	fprintf(out,
-		"usage: %s [-b HOST:PORT] [--urls FILE] [--delay-scale F] "
-		"[--timeout S]\n"
+		"usage: %s [-b HOST:PORT] [-w N] [--threads N] [--worker-connections N]\n"
+		"          [--timeout S] [--urls FILE] [--delay-scale F] [--request-timeout S]\n"
 		"          [--fetch-timeout S] [--grace S]\n"
 		"  -b HOST:PORT      listen here (default 127.0.0.1:12345; port 0: any)\n"
+		"  -w, --workers N   a master and N worker processes on one socket, as\n"
+		"                    gunicorn's -w (default: one process, no master)\n"
+		"  --threads N       sync worker: N threads serve at once in each worker\n"
+		"                    (default 1; the evented worker ignores it)\n"
+		"  --worker-connections N  evented worker: the most connections it\n"
+		"                    holds at once (default 1000; the sync worker ignores it)\n"
+		"  --timeout S       with -w: a worker silent for S seconds is killed\n"
+		"                    and replaced (default 30)\n"
 		"  --urls FILE       fetch these URLs (one per line, # comments)\n"
 		"                    instead of the built-in upstream simulator\n"
 		"  --delay-scale F   multiply the simulator's delays by F (default 1)\n"
-		"  --timeout S       seconds a request may take to arrive (default 5)\n"
+		"  --request-timeout S  seconds a request may take to arrive (default 5)\n"
 		"  --fetch-timeout S seconds one download may take (default 10)\n"
 		"  --grace S         on SIGTERM, seconds requests in flight get to\n"
 		"                    finish (default 0.5)\n"
 		"  -h, --help        show this and exit\n", prog);
 }
 
+/* A whole number from 1 to max, or a usage error (exit 2). */
+static int count_arg(const char *prog, const char *opt, const char *value, int max)
+{
+	double v = positive_arg(prog, opt, value);
+	if (v > max || v != (double)(int)v) {
+		fprintf(stderr, "%s: %s: '%s' is not a whole number from 1 to %d\n",
+			prog, opt, value, max);
+		exit(2);
+	}
+	return (int)v;
+}
+
 struct options {
 	const char *bind;
 	const char *urls;
 	double scale;
-	double timeout;
+	double request_timeout;
 	double fetch_timeout;
 	double grace;
+	int workers;		/* 0: no -w, one process and no master */
+	int threads;
+	int worker_connections;
+	double timeout;		/* the master's worker timeout */
 };
 
 static void parse(int argc, char **argv, struct options *o)
@@ -59,6 +84,10 @@ static void parse(int argc, char **argv, struct options *o)
 	static const struct option longs[] = {
 		{ "urls", required_argument, NULL, 'u' },
 		{ "delay-scale", required_argument, NULL, 's' },
+		{ "request-timeout", required_argument, NULL, 'r' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "threads", required_argument, NULL, 'T' },
+		{ "worker-connections", required_argument, NULL, 'c' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "fetch-timeout", required_argument, NULL, 'f' },
 		{ "grace", required_argument, NULL, 'g' },
@@ -68,9 +97,10 @@ static void parse(int argc, char **argv, struct options *o)
 	const char *prog = argv[0];
 	int c;
 
-	*o = (struct options){ "127.0.0.1:12345", NULL, 1.0, 5.0, 10.0, 0.5 };
+	*o = (struct options){ "127.0.0.1:12345", NULL, 1.0, 5.0, 10.0, 0.5,
+			       0, 1, 1000, 30.0 };
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":b:h", longs, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":b:w:h", longs, NULL)) != -1) {
 		switch (c) {
 		case 'b':
 			o->bind = optarg;
@@ -82,6 +112,10 @@ static void parse(int argc, char **argv, struct options *o)
 			break;
 		case 'u': o->urls = optarg; break;
 		case 's': o->scale = positive_arg(prog, "--delay-scale", optarg); break;
+		case 'r': o->request_timeout = positive_arg(prog, "--request-timeout", optarg); break;
+		case 'w': o->workers = count_arg(prog, "-w", optarg, 1024); break;
+		case 'T': o->threads = count_arg(prog, "--threads", optarg, 1024); break;
+		case 'c': o->worker_connections = count_arg(prog, "--worker-connections", optarg, 1000000); break;
 		case 't': o->timeout = positive_arg(prog, "--timeout", optarg); break;
 		case 'f': o->fetch_timeout = positive_arg(prog, "--fetch-timeout", optarg); break;
 		case 'g': o->grace = positive_arg(prog, "--grace", optarg); break;
@@ -97,6 +131,22 @@ static void parse(int argc, char **argv, struct options *o)
 	}
 }
 
+/* The model, in the words of gunicorn's command line: -k sync -w 4. */
+static const char *gunicorn_words(const struct options *o, server_worker *worker)
+{
+	static char words[128];
+	int n = snprintf(words, sizeof words, "-k %s",
+			 worker == serve_sync ? "sync" : "gevent");
+	if (o->workers)
+		n += snprintf(words + n, sizeof words - n, " -w %d", o->workers);
+	if (worker == serve_sync && o->threads > 1)
+		snprintf(words + n, sizeof words - n, " --threads %d", o->threads);
+	if (worker != serve_sync)
+		snprintf(words + n, sizeof words - n, " --worker-connections %d",
+			 o->worker_connections);
+	return words;
+}
+
 int lab_main(int argc, char **argv, const char *name, const char *style,
 	     server_worker *worker, http_handler *hello)
 {
@@ -106,7 +156,9 @@ int lab_main(int argc, char **argv, const char *name, const char *style,
 	parse(argc, argv, &o);
 	setvbuf(stdout, NULL, _IOLBF, 0);	/* one log line at a time, even piped */
 	lab_hello = hello;
-	server_set_timeout(o.timeout);
+	server_set_request_timeout(o.request_timeout);
+	server_set_threads(o.threads);
+	server_set_worker_connections(o.worker_connections);
 	server_set_grace(o.grace);
 	fetch_set_timeout(o.fetch_timeout);
 
@@ -120,7 +172,8 @@ int lab_main(int argc, char **argv, const char *name, const char *style,
 		if (port < 0)
 			return 1;
 		app_use_simulator(port);
-		server_on_abort(upstream_kill);	/* its fetches then fail at once */
+		if (!o.workers)	/* with -w, the master's alone (arbiter.h) */
+			server_on_abort(upstream_kill);	/* its fetches then fail at once */
 	}
 	int fd = server_listen(o.bind, err, sizeof err);
 	if (fd < 0) {
@@ -136,12 +189,16 @@ int lab_main(int argc, char **argv, const char *name, const char *style,
 		host = "127.0.0.1";
 		hostlen = (int)strlen(host);
 	}
-	printf("%s: %s worker, %s, %d URLs from %s; try: curl -s http://%.*s:%d/hello\n",
-	       name, worker == serve_sync ? "sync" : "evented", style,
+	printf("%s: %s worker (%s), %s, %d URLs from %s; try: curl -s http://%.*s:%d/hello\n",
+	       name, worker == serve_sync ? "sync" : "evented",
+	       gunicorn_words(&o, worker), style,
 	       app_url_count(), o.urls ? o.urls : "the upstream simulator",
 	       hostlen, host, server_port(fd));
 
-	int status = worker(fd, route);
+	int status = o.workers
+		? arbiter_run(o.workers, o.timeout, o.grace, fd, worker, route,
+			      o.urls ? NULL : upstream_kill)
+		: worker(fd, route);
 	upstream_stop();
 	close(fd);
 	return status;
