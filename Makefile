@@ -57,7 +57,7 @@ COMMON   := util fiber io fetch http server arbiter listen profile app answer up
 COMMON_O := $(COMMON:%=$(BUILD)/common/%.o)
 PROGRAMS := $(BIN)/lab1 $(BIN)/lab2 $(BIN)/lab3 $(BIN)/lab4 $(BIN)/upstream \
 	    $(BIN)/labload
-TESTS    := clocks fiber io app http labs hostile faults stop
+TESTS    := clocks fiber io app http labs hostile faults stop workers
 TEST_BIN := $(TESTS:%=$(BUILD)/tests/test_%)
 TESTLIB_O := $(BUILD)/tests/testlib.o $(BUILD)/tests/model.o
 # The grader links only the common modules it uses, none of the files a
