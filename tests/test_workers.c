@@ -10,11 +10,13 @@
  */
 #include <check.h>
 #include <dirent.h>
+#include <poll.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -240,25 +242,32 @@ START_TEST(sigint_cuts_short_every_thread)
 				     "--fetch-timeout", "60", NULL };
 	struct tl_proc p;
 	tl_start(&p, _i ? "lab2" : "lab1", args);
-	int base = tl_fd_count(p.pid), fds[4];
+	int fds[4], fetches[4];
 	for (int i = 0; i < 4; i++) {
 		fds[i] = tl_connect(p.port);
 		static const char get[] = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
 		ck_assert_int_eq(write(fds[i], get, sizeof get - 1), (ssize_t)sizeof get - 1);
 	}
-	/* four accepted connections and four upstream sockets */
-	ck_assert_msg(tl_wait_fds(p.pid, base + 8, 5), "the four requests did not all start");
+	/* proof that all four are in their fetch: four connections upstream */
+	for (int i = 0; i < 4; i++) {
+		struct pollfd pfd = { .fd = up, .events = POLLIN };
+		ck_assert_msg(poll(&pfd, 1, 5000) == 1, "only %d of the 4 fetches started", i);
+		fetches[i] = accept(up, NULL, NULL);
+		ck_assert_int_ge(fetches[i], 0);
+	}
 	int status;
 	double took;
 	bool exited = tl_signal(&p, SIGINT, 5, &status, &took);
 	ck_assert_msg(exited && WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		      "status 0x%x", status);
+	/* a thread left in libcurl's wait would see the abort within 1 s */
 	ck_assert_msg(took < 0.5, "SIGINT took %.3fs to stop four threads", took);
 	for (int i = 0; i < 4; i++) {
 		struct tl_reply r;
 		tl_read_reply(fds[i], now(), 2, &r);
 		ck_assert_int_eq(r.status, 502);
 		close(fds[i]);
+		close(fetches[i]);
 	}
 	close(p.out);
 	close(p.err);
@@ -268,22 +277,42 @@ START_TEST(sigint_cuts_short_every_thread)
 END_TEST
 
 /* --threads 4 and SIGTERM with a grace long enough: the four requests in
- * flight are all answered, then the lab exits. */
+ * flight, held in their fetch by this test until after the signal, are all
+ * answered, then the lab exits. */
 START_TEST(sigterm_lets_every_thread_finish)
 {
-	static const char *const args[] = { "-b", "127.0.0.1:0", "--threads", "4",
-					    "--delay-scale", "0.2", "--grace", "5", NULL };
+	char err[256], urls[] = "/tmp/workerlab-urls-XXXXXX";
+	int up = server_listen("127.0.0.1:0", err, sizeof err);
+	int ufd = mkstemp(urls);
+	ck_assert(up >= 0 && ufd >= 0);
+	dprintf(ufd, "http://127.0.0.1:%d/held\n", server_port(up));
+	close(ufd);
+	const char *const args[] = { "-b", "127.0.0.1:0", "--threads", "4", "--urls", urls,
+				     "--grace", "5", NULL };
 	struct tl_proc p;
 	tl_start(&p, "lab1", args);
-	int base = tl_fd_count(p.pid), fds[4];
+	int fds[4], fetches[4];
 	double start = now();
 	for (int i = 0; i < 4; i++) {
 		fds[i] = tl_connect(p.port);
 		static const char get[] = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
 		ck_assert_int_eq(write(fds[i], get, sizeof get - 1), (ssize_t)sizeof get - 1);
 	}
-	ck_assert(tl_wait_fds(p.pid, base + 8, 5));
+	for (int i = 0; i < 4; i++) {
+		struct pollfd pfd = { .fd = up, .events = POLLIN };
+		ck_assert_msg(poll(&pfd, 1, 5000) == 1, "only %d of the 4 fetches started", i);
+		fetches[i] = accept(up, NULL, NULL);
+		ck_assert_int_ge(fetches[i], 0);
+	}
 	ck_assert_int_eq(kill(p.pid, SIGTERM), 0);
+	usleep(100000);		/* the signal has landed: now let the fetches end */
+	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n"
+				 "Connection: close\r\n\r\nok\n";
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_eq(send(fetches[i], ok, sizeof ok - 1, MSG_NOSIGNAL),
+				 (ssize_t)sizeof ok - 1);
+		close(fetches[i]);
+	}
 	for (int i = 0; i < 4; i++) {
 		struct tl_reply r;
 		tl_read_reply(fds[i], start, 10, &r);
@@ -296,6 +325,8 @@ START_TEST(sigterm_lets_every_thread_finish)
 	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	close(p.out);
 	close(p.err);
+	close(up);
+	unlink(urls);
 }
 END_TEST
 
