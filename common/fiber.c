@@ -26,6 +26,17 @@
 #define VALGRIND_STACK_DEREGISTER(id) ((void)(id))
 #endif
 
+/* ThreadSanitizer must be told of every switch, or it takes one stack for
+ * another and reports races that are not there (make tsan). */
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#else
+#define __tsan_get_current_fiber() NULL
+#define __tsan_create_fiber(flags) NULL
+#define __tsan_destroy_fiber(f) ((void)(f))
+#define __tsan_switch_to_fiber(f, flags) ((void)(f))
+#endif
+
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/common_interface_defs.h>
 #else
@@ -49,6 +60,7 @@ struct fiber {
 	const void *stack_lo;	/* for AddressSanitizer's fiber switches */
 	size_t stack_size;
 	unsigned valgrind_id;
+	void *tsan;		/* ThreadSanitizer's fiber, when it runs */
 	bool done, detached, suspended, queued;
 	fiber *joiner;		/* the fiber waiting in fiber_join, if any */
 	fiber *next;		/* ready queue link */
@@ -117,13 +129,16 @@ static bool stack_alloc(fiber *f, void (*entry)(void))
 	f->ctx.uc_stack.ss_size = STACK_SIZE;
 	f->ctx.uc_link = NULL;
 	makecontext(&f->ctx, entry, 0);
+	f->tsan = __tsan_create_fiber(0);
 	return true;
 }
 
 static void init(void)
 {
-	if (!current)
+	if (!current) {
 		current = &main_fiber;
+		main_fiber.tsan = __tsan_get_current_fiber();
+	}
 	if (hub)
 		return;
 	page_size = (size_t)sysconf(_SC_PAGESIZE);
@@ -151,6 +166,7 @@ static void switch_to(fiber *to)
 	to->state = "running";
 	__sanitizer_start_switch_fiber(from->done ? NULL : &fake_stack,
 				       to->stack_lo, to->stack_size);
+	__tsan_switch_to_fiber(to->tsan, 0);
 	if (swapcontext(&from->ctx, &to->ctx) != 0)
 		die("fiber: swapcontext failed");
 	__sanitizer_finish_switch_fiber(fake_stack, &previous->stack_lo,
@@ -237,6 +253,7 @@ void fiber_join(fiber *f)
 		fiber_suspend("join");
 	}
 	VALGRIND_STACK_DEREGISTER(f->valgrind_id);
+	__tsan_destroy_fiber(f->tsan);
 	munmap(f->map, f->map_size);
 	memset(f, 0x5a, sizeof *f);	/* make a use after free show at once */
 	free(f);

@@ -283,8 +283,16 @@ START_TEST(sigint_cuts_short_every_thread)
 	bool exited = tl_signal(&p, SIGINT, 5, &status, &took);
 	ck_assert_msg(exited && WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		      "status 0x%x", status);
-	/* a thread left in libcurl's wait would see the abort within 1 s */
-	ck_assert_msg(took < 0.5, "SIGINT took %.3fs to stop four threads", took);
+	/* A thread left in libcurl's wait would see the abort within 1 s.
+	 * Under ThreadSanitizer (make tsan) a signal to a thread that runs on
+	 * a fiber's stack (lab 2) waits until that wait ends by itself: there,
+	 * only that every thread stops is checked. */
+#if defined(__SANITIZE_THREAD__)
+	double limit = 3;
+#else
+	double limit = 0.5;
+#endif
+	ck_assert_msg(took < limit, "SIGINT took %.3fs to stop four threads", took);
 	for (int i = 0; i < 4; i++) {
 		struct tl_reply r;
 		tl_read_reply(fds[i], now(), 2, &r);
