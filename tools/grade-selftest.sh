@@ -71,7 +71,9 @@ MAYLOSE=
 variant lab1-no-downloads lab1 lab1-sync/main.c \
 	's/sync_download(&d);/d.n = 0;/' \
 	"answers /hello with the note's JSON" "one request takes S" \
-	"four requests are served one after another" "waits while another request is stuck"
+	"four requests are served one after another" "waits while another request is stuck" \
+	"-w 4 serves four at once, each taking S" \
+	"a worker stuck past --timeout is replaced, and answers"
 
 # Hidden checks: one that passes and one that fails, in a grade folder of
 # their own; both run, both score, both are hidden in results.json.
