@@ -217,16 +217,28 @@ static bool wait_for_connection(int listen_fd, bool beats)
 	}
 }
 
+/* Wait for a connection, beating meanwhile if this is the main thread,
+ * and take it: its fd, or -1 -- EINTR at a stop, EAGAIN when another
+ * process or thread took it first, or why accept() failed. */
+static int accept_next(int listen_fd, bool beats)
+{
+	if (!wait_for_connection(listen_fd, beats)) {
+		errno = EINTR;
+		return -1;
+	}
+	return accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+
 /* One sync thread: accept one connection, serve it to the end, close it,
  * and only then accept the next. */
 static void serve_one_by_one(int listen_fd, http_handler *handler, bool beats)
 {
-	while (wait_for_connection(listen_fd, beats)) {
-		int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	while (!stopping) {
+		int fd = accept_next(listen_fd, beats);
 		if (fd >= 0)
 			http_serve_connection(fd, handler, false, timeout);
 		else if (errno != EAGAIN && errno != ECONNABORTED &&
-			 !atomic_load(&stopping) && !accept_failed())
+			 !stopping && !accept_failed())
 			break;
 	}
 }
