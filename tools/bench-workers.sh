@@ -9,15 +9,17 @@
 #               request ends near ceil(k/W) * S, so the slowest near
 #               ceil(C/W) * S; an evented worker with fibers, M
 #   req/s       labload's, against the model's C / max
-#   cpu_s       user + system seconds over the run, summed over every
+#   cpu_s       seconds on a CPU over the run (schedstat), summed over every
 #               process of the lab (the master and its workers; the
 #               upstream simulator and its keeper are not the lab's)
 #   ms/req      that, per request
 #   rss_kb, pss_kb  the most the lab's processes held at once, summed
 #               (sampled every 0.1 s; PSS splits pages the workers share
 #               with the master, RSS counts them once per process)
-#   pss/conc    (peak PSS - PSS before the run) / C: what one more
-#               concurrent request costs -- a process, a thread, a fiber
+#   pss/held    peak PSS / the requests the lab held at once (W, or C when
+#               C < W or for fibers): the memory one concurrent request
+#               costs in each model -- a process, a thread, a fiber --
+#               the fixed cost of the lab spread over them
 #
 # Results: bench/results/{full,quick}/workers.csv and workers.txt.
 # QUICK=1: every delay times 0.1 (to try the script; the figures that the
@@ -36,7 +38,6 @@ done
 mkdir -p "$OUT"
 S=$(./upstream --profile --delay-scale "$SCALE" | awk '$1 == "S" { print $2 }')
 M=$(./upstream --profile --delay-scale "$SCALE" | awk '$1 == "M" { print $2 }')
-HZ=$(getconf CLK_TCK)
 CSV=$OUT/workers.csv TXT=$OUT/workers.txt
 
 # The lab's own processes: the master, and each child that has no child
@@ -48,9 +49,9 @@ lab_pids() {
 	done
 }
 
-cpu_ticks() {	# utime + stime of every process given, summed
-	for _p in "$@"; do sed 's/.*) //' "/proc/$_p/stat" 2>/dev/null || true; done |
-		awk '{ t += $12 + $13 } END { print t + 0 }'
+cpu_ns() {	# nanoseconds on a CPU, every thread of every process given
+	for _p in "$@"; do cat /proc/"$_p"/task/*/schedstat 2>/dev/null || true; done |
+		awk '{ t += $1 } END { printf "%.0f\n", t }'
 }
 
 mem_kb() {	# "RSS PSS" of every process given, summed, in kB
@@ -81,9 +82,8 @@ row() {
 	./labload "http://127.0.0.1:$_port/hello" -c 1 -n 1 >/dev/null	# warm up
 	_pids=$(lab_pids "$_pid")
 	# shellcheck disable=SC2086
-	_idle=$(mem_kb $_pids | awk '{ print $2 }')
 	# shellcheck disable=SC2086
-	_cpu0=$(cpu_ticks $_pids)
+	_cpu0=$(cpu_ns $_pids)
 	_limit=$(awk -v c="$_c" -v S="$S" 'BEGIN { t = 2 * c * S + 10; print (t < 60 ? 60 : t) }')
 	./labload "http://127.0.0.1:$_port/hello" -c "$_c" -n "$_c" --timeout "$_limit" \
 		>"$_log.txt" 2>&1 &
@@ -98,7 +98,7 @@ row() {
 	_status=0
 	wait "$_load" || _status=$?
 	# shellcheck disable=SC2086
-	_cpu1=$(cpu_ticks $_pids)
+	_cpu1=$(cpu_ns $_pids)
 	_n=$(echo $_pids | wc -w)
 	kill -TERM "$_pid"
 	wait "$_pid" || true
@@ -107,28 +107,29 @@ row() {
 	_max=$(awk '$1 == "Slowest:" { print $2 }' "$_log.txt")
 	_rps=$(awk '$1 == "Requests/sec:" { print $2 }' "$_log.txt")
 	awk -v name="$_name" -v opts="$_opts" -v c="$_c" -v w="$_w" -v S="$S" -v M="$M" \
-	    -v max="$_max" -v rps="$_rps" -v t0="$_cpu0" -v t1="$_cpu1" -v hz="$HZ" \
-	    -v peak="$_peak" -v idle="$_idle" -v n="$_n" -v scale="$SCALE" -v csv="$CSV" 'BEGIN {
+	    -v max="$_max" -v rps="$_rps" -v t0="$_cpu0" -v t1="$_cpu1" \
+	    -v peak="$_peak" -v n="$_n" -v scale="$SCALE" -v csv="$CSV" 'BEGIN {
 		if (w > 0) { k = c / w; r = int(k); if (r < k) r++; model = r * S }
 		else model = M
-		cpu = (t1 - t0) / hz
+		cpu = (t1 - t0) / 1e9
+		held = w > 0 && w < c ? w : c	# requests in flight at once
 		split(peak, m, " ")
-		printf "%-12s %-24s %5d %8.3f %8.3f %7.2f %7.2f %6.2f %7.2f %8d %8d %8.0f %3d\n",
+		printf "%-12s %-24s %5d %8.3f %8.3f %7.2f %7.2f %6.3f %7.2f %8d %8d %8.0f %3d\n",
 			name, opts, c, max, model, rps, c / model, cpu, 1000 * cpu / c,
-			m[1], m[2], (m[2] - idle) / c, n
-		printf "%s,%s,%d,%s,%.4f,%s,%.2f,%.2f,%.2f,%d,%d,%.0f,%d,%s\n",
+			m[1], m[2], m[2] / held, n
+		printf "%s,%s,%d,%s,%.4f,%s,%.2f,%.3f,%.2f,%d,%d,%.0f,%d,%s\n",
 			name, opts, c, max, model, rps, c / model, cpu, 1000 * cpu / c,
-			m[1], m[2], (m[2] - idle) / c, n, scale >> csv
+			m[1], m[2], m[2] / held, n, scale >> csv
 	}'
 	[ "$_status" = 0 ] || echo "    (not every answer was 2xx: see $_log.txt)"
 }
 
 C=${C:-16} BIG=${BIG:-64}
-echo "name,options,concurrency,max,model_max,rps,model_rps,cpu_s,cpu_ms_per_req,rss_kb,pss_kb,pss_kb_per_conc,processes,scale" >"$CSV"
+echo "name,options,concurrency,max,model_max,rps,model_rps,cpu_s,cpu_ms_per_req,rss_kb,pss_kb,pss_kb_per_held,processes,scale" >"$CSV"
 {
 	echo "S = $S s, M = $M s (delay scale $SCALE); C requests at once"
 	printf '%-12s %-24s %5s %8s %8s %7s %7s %6s %7s %8s %8s %8s %3s\n' name options C \
-		max model req/s model cpu_s ms/req rss_kb pss_kb pss/conc n
+		max model req/s model cpu_s ms/req rss_kb pss_kb pss/held n
 	row lab1 lab1 "" "$C" 1
 	row lab1-w2 lab1 "-w 2" "$C" 2
 	row lab1-w4 lab1 "-w 4" "$C" 4
