@@ -66,10 +66,21 @@ static size_t drop_body(char *data, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
+/* A thread's blocking handle is freed when the thread ends (the main
+ * thread's lives as long as the process). */
+static pthread_key_t easy_key;
+
+static void easy_end(void *e)
+{
+	curl_easy_cleanup(e);
+}
+
 static void curl_global(void)
 {
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		die("fetch: curl_global_init failed");
+	if (pthread_key_create(&easy_key, easy_end) != 0)
+		die("fetch: pthread_key_create failed");
 }
 
 /* curl_global_init() is not thread-safe: once per process, whoever comes
@@ -153,8 +164,10 @@ static int easy_finish(CURL *e, CURLcode rc, struct fetch_result *r)
 static int fetch_blocking(const char *url, struct fetch_result *r)
 {
 	static _Thread_local CURL *easy;	/* a handle, and its connections, per thread */
-	if (!easy)
+	if (!easy) {
 		easy = easy_new();
+		pthread_setspecific(easy_key, easy);
+	}
 	easy_setup(easy, url, r);
 	return easy_finish(easy, curl_easy_perform(easy), r);
 }

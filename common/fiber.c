@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <ev.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <stdbool.h>
@@ -133,6 +134,33 @@ static bool stack_alloc(fiber *f, void (*entry)(void))
 	return true;
 }
 
+/* The end of a thread that used fibers (a sync worker's, --threads):
+ * free its hub and loop, and give the signal stack back, so that the
+ * thread leaves nothing behind -- nor a stack that is about to vanish
+ * for a sanitizer to find.  Its spawned fibers have all been joined. */
+static pthread_key_t thread_key;
+static pthread_once_t thread_key_once = PTHREAD_ONCE_INIT;
+
+static void thread_end(void *unused)
+{
+	(void)unused;
+	stack_t off = { .ss_flags = SS_DISABLE };
+	sigaltstack(&off, NULL);
+	VALGRIND_STACK_DEREGISTER(hub->valgrind_id);
+	__tsan_destroy_fiber(hub->tsan);
+	munmap(hub->map, hub->map_size);
+	free(hub);
+	hub = NULL;
+	ev_loop_destroy(loop);
+	loop = NULL;
+}
+
+static void make_thread_key(void)
+{
+	if (pthread_key_create(&thread_key, thread_end) != 0)
+		die("fiber: pthread_key_create failed");
+}
+
 static void init(void)
 {
 	if (!current) {
@@ -153,6 +181,8 @@ static void init(void)
 	if (!stack_alloc(hub, hub_main))
 		die("fiber: no memory for the hub's stack");
 	catch_stack_overflow();
+	pthread_once(&thread_key_once, make_thread_key);
+	pthread_setspecific(thread_key, hub);
 }
 
 /* Leave the current fiber for `to`; returns when someone switches back. */
