@@ -7,9 +7,8 @@
 # One run is every suite whose checks measure time -- the test clocks, the
 # fiber and IO suites, the lab behaviour tests, the hostile clients, the
 # upstream faults, stopping, the workers and threads -- and the grader, in
-# that order (about three
-# minutes on two cores).  The sanitizer, valgrind and fuzz stages are not timing
-# checks and are left to `make test`.  LOAD busy loops keep the cores
+# that order (about three minutes on two cores).  The sanitizer, valgrind
+# and fuzz stages are not timing checks and are left to `make test`.  LOAD busy loops keep the cores
 # occupied throughout, as on a shared grading machine: a correct tree must
 # still pass every run.
 #
