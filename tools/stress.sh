@@ -8,9 +8,9 @@
 # fiber and IO suites, the lab behaviour tests, the hostile clients, the
 # upstream faults, stopping, the workers and threads -- and the grader, in
 # that order (about three minutes on two cores).  The sanitizer, valgrind
-# and fuzz stages are not timing checks and are left to `make test`.  LOAD busy loops keep the cores
-# occupied throughout, as on a shared grading machine: a correct tree must
-# still pass every run.
+# and fuzz stages are not timing checks and are left to `make test`.  LOAD
+# busy loops keep the cores occupied throughout, as on a shared grading
+# machine: a correct tree must still pass every run.
 #
 # Each run's output is kept in BUILD/stress/run-N.log.  The last line is
 # "N passed, M failed", then each check that failed and in how many runs.
