@@ -3,7 +3,8 @@
 #   make            build lab1..lab6 and upstream, here at the top
 #   make lab4       build one lab (then: ./lab4)
 #   make test       build, then run the Check suites (same as: make check),
-#                   first as built, then again under ASan + UBSan (make asan)
+#                   first as built, then again under ASan + UBSan (make asan),
+#                   and the ones that run threads under TSan (make tsan)
 #   make grade      score the labs against the model: one line a check, then
 #                   "Score: N/M" (LAB=lab3 for one lab, RESULTS=FILE for a
 #                   Gradescope results.json; see grade/)
@@ -67,13 +68,13 @@ PQ_LIBS   := $(shell pkg-config --libs libpq 2>/dev/null || echo -lpq)
 BUILD    ?= build
 BIN      ?= .
 
-COMMON   := util fiber io fetch http server listen profile app answer simulator upstream page lab
+COMMON   := util fiber io fetch http server arbiter listen profile app answer simulator upstream page lab
 COMMON_O := $(COMMON:%=$(BUILD)/common/%.o) $(BUILD)/common/page_html.o
 DB       := db pgcluster queries dblab
 DB_O     := $(DB:%=$(BUILD)/common/%.o)
 PROGRAMS := $(BIN)/lab1 $(BIN)/lab2 $(BIN)/lab3 $(BIN)/lab4 $(BIN)/lab5 $(BIN)/lab6 \
 	    $(BIN)/upstream $(BIN)/labload $(BIN)/simload
-TESTS    := clocks fiber io app http labs hostile faults stop db page upstream
+TESTS    := clocks fiber io app http labs hostile faults stop db page upstream workers
 TEST_BIN := $(TESTS:%=$(BUILD)/tests/test_%)
 TESTLIB_O := $(BUILD)/tests/testlib.o $(BUILD)/tests/model.o $(BUILD)/tests/dbmodel.o
 # The grader links only the common modules it uses, none of the files a
@@ -81,8 +82,8 @@ TESTLIB_O := $(BUILD)/tests/testlib.o $(BUILD)/tests/model.o $(BUILD)/tests/dbmo
 # their points, and the labs are still graded.
 GRADER_O := $(BUILD)/common/util.o $(BUILD)/common/listen.o $(BUILD)/common/profile.o
 
-.PHONY: all test check test-here test-browser demo asan grade grade-selftest grade-calibrate stress \
-	fuzz valgrind bench bench-python bench-db notes-check deps clean handout gradescope \
+.PHONY: all test check test-here test-browser demo asan tsan grade grade-selftest grade-calibrate \
+	stress fuzz valgrind bench bench-python bench-db notes-check deps clean handout gradescope \
 	handout-selftest
 .SECONDARY:
 all: $(PROGRAMS)
@@ -134,8 +135,8 @@ test-here: $(PROGRAMS) $(TEST_BIN)
 # built to survive a busy machine, but there is no need to make it busy.
 test check: $(PROGRAMS) $(TEST_BIN) $(BUILD)/tests/grade $(BUILD)/tests/valgrind_labs \
 	    $(BUILD)/browser/lab3-on-sync
-	@$(MAKE) --no-print-directory -j1 test-here asan grade-selftest handout-selftest valgrind \
-		fuzz test-browser notes-check
+	@$(MAKE) --no-print-directory -j1 test-here asan tsan grade-selftest handout-selftest \
+		valgrind fuzz test-browser notes-check
 
 # test-browser: the page against lab1..lab4 and a wrong lab (lab 3 on the
 # sync worker, which must draw a staircase); the screenshot goes to SHOT.
@@ -233,6 +234,24 @@ SANITIZE := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,float-ca
 asan:
 	$(MAKE) BUILD=build/asan BIN=build/asan CFLAGS="$(SANITIZE)" \
 		LDFLAGS="$(LDFLAGS) -fsanitize=address,undefined,float-cast-overflow" test-here
+
+# ThreadSanitizer over what runs threads -- the labs with --threads, under
+# test_workers, and the fiber runtime and the IO switch that every thread
+# uses (test_fiber, test_io) -- in a folder of its own.  Every process
+# writes its reports to $(TSAN_LOG).PID: a worker or a simulator ends with
+# _exit(), which would lose TSan's exit status, so the files decide.
+# libcurl and libev are not instrumented; TSan does not need them to be,
+# and no report is suppressed.
+TSAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
+TSAN_LOG := $(CURDIR)/build/tsan/report
+tsan:
+	@rm -f $(TSAN_LOG).*
+	$(MAKE) BUILD=build/tsan BIN=build/tsan CFLAGS="$(TSAN_FLAGS)" \
+		LDFLAGS="$(LDFLAGS) -fsanitize=thread" TESTS="io workers" \
+		TSAN_OPTIONS="log_path=$(TSAN_LOG) $(TSAN_OPTIONS)" test-here
+	@if ls $(TSAN_LOG).* >/dev/null 2>&1; then \
+		head -60 $(TSAN_LOG).*; echo "tsan: ThreadSanitizer reports above"; exit 1; \
+	fi; echo "tsan: no reports"
 
 # Both end by regenerating notes/results.md (and its Chinese twin) from
 # bench/results/full/summary.csv: the notes cite measured numbers only from

@@ -20,6 +20,7 @@
  * transfer in flight itself.
  */
 #include <curl/curl.h>
+#include <pthread.h>
 #include <ev.h>
 #include <signal.h>
 #include <stdio.h>
@@ -72,12 +73,29 @@ static size_t drop_body(char *data, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
+/* A thread's blocking handle is freed when the thread ends (the main
+ * thread's lives as long as the process). */
+static pthread_key_t easy_key;
+
+static void easy_end(void *e)
+{
+	curl_easy_cleanup(e);
+}
+
+static void curl_global(void)
+{
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		die("fetch: curl_global_init failed");
+	if (pthread_key_create(&easy_key, easy_end) != 0)
+		die("fetch: pthread_key_create failed");
+}
+
+/* curl_global_init() is not thread-safe: once per process, whoever comes
+ * first. */
 static void curl_once(void)
 {
-	static bool ready;
-	if (!ready && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		die("fetch: curl_global_init failed");
-	ready = true;
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, curl_global);
 }
 
 /* The hosts never fetched through a proxy: loopback (the simulator, a
@@ -87,7 +105,7 @@ static void curl_once(void)
  * override.  Real URLs still go through the proxy the user set. */
 static const char *no_proxy(void)
 {
-	static char *list;
+	static _Thread_local char *list;	/* per thread: no lock */
 	const char *loopback = "localhost,127.0.0.0/8,::1";
 	if (list)
 		return list;
@@ -159,9 +177,11 @@ static int easy_finish(CURL *e, CURLcode rc, struct fetch_result *r)
 
 static int fetch_blocking(const char *url, struct fetch_result *r)
 {
-	static CURL *easy;
-	if (!easy)
+	static _Thread_local CURL *easy;	/* a handle, and its connections, per thread */
+	if (!easy) {
 		easy = easy_new();
+		pthread_setspecific(easy_key, easy);
+	}
 	easy_setup(easy, url, r);
 	return easy_finish(easy, curl_easy_perform(easy), r);
 }

@@ -9,6 +9,11 @@
  * (unless fetch_set_reuse(false)).
  * After io_abort() every fetch in flight ends, and new ones fail at once,
  * with the error "the server is stopping".
+ *
+ * Threads: a blocking fetch may run in any thread; each thread has its own
+ * libcurl handle and so its own reused connections.  The cooperative side
+ * (the multi handle on the hub) is per process and for the thread that
+ * called io_patch().  curl_global_init() runs once per process.
  */
 #ifndef FETCH_H
 #define FETCH_H

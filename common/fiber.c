@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <ev.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <stdbool.h>
@@ -24,6 +25,17 @@
 #else
 #define VALGRIND_STACK_REGISTER(lo, hi) 0
 #define VALGRIND_STACK_DEREGISTER(id) ((void)(id))
+#endif
+
+/* ThreadSanitizer must be told of every switch, or it takes one stack for
+ * another and reports races that are not there (make tsan). */
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#else
+#define __tsan_get_current_fiber() NULL
+#define __tsan_create_fiber(flags) NULL
+#define __tsan_destroy_fiber(f) ((void)(f))
+#define __tsan_switch_to_fiber(f, flags) ((void)(f))
 #endif
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -51,19 +63,23 @@ struct fiber {
 	const void *stack_lo;	/* for AddressSanitizer's fiber switches */
 	size_t stack_size;
 	unsigned valgrind_id;
+	void *tsan;		/* ThreadSanitizer's fiber, when it runs */
 	bool done, detached, suspended, queued;
 	fiber *joiner;		/* the fiber waiting in fiber_join, if any */
 	fiber *next;		/* ready queue link */
 };
 
-static fiber main_fiber = { .name = "main", .state = "running" };
-static fiber *hub;
-static fiber *current = &main_fiber;
-static fiber *previous;
-static fiber *ready_head, *ready_tail;
-static struct ev_loop *loop;
-static size_t page_size;
-static int live;
+/* Per thread, all of it (fiber.h): each thread that uses fibers has its
+ * own main fiber, hub, ready queue and libev loop.  `current` is set by
+ * init(), which every entry point that reads it calls first. */
+static _Thread_local fiber main_fiber = { .name = "main", .state = "running" };
+static _Thread_local fiber *hub;
+static _Thread_local fiber *current;
+static _Thread_local fiber *previous;
+static _Thread_local fiber *ready_head, *ready_tail;
+static _Thread_local struct ev_loop *loop;
+static _Thread_local size_t page_size;
+static _Thread_local int live;
 
 static void hub_main(void);
 static void trampoline(void);
@@ -98,17 +114,17 @@ static fiber *ready_pop(void)
  * connection, and mapping, protecting and unmapping a fresh stack each time
  * -- then faulting in and zeroing its first pages -- was a good part of
  * what a short fiber cost.  Up to STACK_POOL stacks of fibers that have
- * ended wait here for the next fiber (their touched pages stay resident:
- * a few KiB each); beyond that they are unmapped.  A pooled stack keeps
- * its guard page and its valgrind registration.
+ * ended wait here for the next fiber of the same thread (their touched
+ * pages stay resident: a few KiB each); beyond that they are unmapped.  A
+ * pooled stack keeps its guard page and its valgrind registration.
  */
 enum { STACK_POOL = 256 };
 struct stack {
 	char *map;
 	unsigned valgrind_id;
 };
-static struct stack pool[STACK_POOL];
-static int pooled;
+static _Thread_local struct stack pool[STACK_POOL];
+static _Thread_local int pooled;
 
 static bool stack_map(struct stack *st)
 {
@@ -143,6 +159,15 @@ static void stack_unmap(fiber *f)
 	munmap(f->map, f->map_size);
 }
 
+static void pool_empty(void)
+{
+	while (pooled > 0) {
+		struct stack *st = &pool[--pooled];
+		VALGRIND_STACK_DEREGISTER(st->valgrind_id);
+		munmap(st->map, STACK_SIZE + page_size);
+	}
+}
+
 /* Give f a stack of its own, with one PROT_NONE page below it.
  * Returns false when the system has no memory (or mappings) left. */
 static bool stack_alloc(fiber *f, void (*entry)(void))
@@ -161,11 +186,44 @@ static bool stack_alloc(fiber *f, void (*entry)(void))
 	f->ctx.uc_stack.ss_size = STACK_SIZE;
 	f->ctx.uc_link = NULL;
 	makecontext(&f->ctx, entry, 0);
+	f->tsan = __tsan_create_fiber(0);
 	return true;
+}
+
+/* The end of a thread that used fibers (a sync worker's, --threads):
+ * free its hub and loop, and give the signal stack back, so that the
+ * thread leaves nothing behind -- nor a stack that is about to vanish
+ * for a sanitizer to find.  Its spawned fibers have all been joined. */
+static pthread_key_t thread_key;
+static pthread_once_t thread_key_once = PTHREAD_ONCE_INIT;
+
+static void thread_end(void *unused)
+{
+	(void)unused;
+	stack_t off = { .ss_flags = SS_DISABLE };
+	sigaltstack(&off, NULL);
+	VALGRIND_STACK_DEREGISTER(hub->valgrind_id);
+	__tsan_destroy_fiber(hub->tsan);
+	munmap(hub->map, hub->map_size);
+	free(hub);
+	hub = NULL;
+	ev_loop_destroy(loop);
+	loop = NULL;
+	pool_empty();
+}
+
+static void make_thread_key(void)
+{
+	if (pthread_key_create(&thread_key, thread_end) != 0)
+		die("fiber: pthread_key_create failed");
 }
 
 static void init(void)
 {
+	if (!current) {
+		current = &main_fiber;
+		main_fiber.tsan = __tsan_get_current_fiber();
+	}
 	if (hub)
 		return;
 	page_size = (size_t)sysconf(_SC_PAGESIZE);
@@ -180,6 +238,8 @@ static void init(void)
 	if (!stack_alloc(hub, hub_main))
 		die("fiber: no memory for the hub's stack");
 	catch_stack_overflow();
+	pthread_once(&thread_key_once, make_thread_key);
+	pthread_setspecific(thread_key, hub);
 }
 
 /* Leave the current fiber for `to`; returns when someone switches back. */
@@ -193,6 +253,7 @@ static void switch_to(fiber *to)
 	to->state = "running";
 	__sanitizer_start_switch_fiber(from->done ? NULL : &fake_stack,
 				       to->stack_lo, to->stack_size);
+	__tsan_switch_to_fiber(to->tsan, 0);
 	if (swapcontext(&from->ctx, &to->ctx) != 0)
 		die("fiber: swapcontext failed");
 	__sanitizer_finish_switch_fiber(fake_stack, &previous->stack_lo,
@@ -278,6 +339,7 @@ void fiber_join(fiber *f)
 		f->joiner = current;
 		fiber_suspend("join");
 	}
+	__tsan_destroy_fiber(f->tsan);
 	stack_unmap(f);
 	memset(f, 0x5a, sizeof *f);	/* make a use after free show at once */
 	free(f);
@@ -368,6 +430,7 @@ int fiber_wait_fd(int fd, int events, double timeout)
 
 fiber *fiber_self(void)
 {
+	init();
 	return current;
 }
 
@@ -404,7 +467,7 @@ static void on_segv(int sig, siginfo_t *si, void *uctx)
 	const char *addr = si->si_addr;
 	fiber *f = current;
 
-	if (f->map && addr >= f->map && addr < f->map + page_size) {
+	if (f && f->map && addr >= f->map && addr < f->map + page_size) {
 		static const char msg[] = "fiber: stack overflow in fiber '";
 		write(2, msg, sizeof msg - 1);
 		write(2, f->name, strlen(f->name));
@@ -418,7 +481,7 @@ static void on_segv(int sig, siginfo_t *si, void *uctx)
 
 static void catch_stack_overflow(void)
 {
-	static char altstack[64 * 1024];
+	static _Thread_local char altstack[64 * 1024];	/* sigaltstack is per thread */
 	stack_t ss = { .ss_sp = altstack, .ss_size = sizeof altstack };
 	struct sigaction sa;
 

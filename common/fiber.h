@@ -13,8 +13,15 @@
  * of corrupting a neighbour.  Stacks are registered with valgrind; those of
  * fibers that have ended are kept, up to a bound, for the next ones.
  *
- * Single-threaded.  A fiber that calls a blocking system call blocks every
- * fiber: that is the lesson of lab 2, not a bug.
+ * Per thread: every thread that calls fiber_* has its own main fiber, hub,
+ * ready queue and libev loop, made the first time it does and freed when
+ * the thread ends (the main thread's last as long as the process); fibers
+ * never move between threads, and a fiber is used only in the thread that
+ * spawned it (so is any cache of stacks).  Per process: only the SIGSEGV
+ * handler that reports a stack overflow, each thread giving it a signal
+ * stack of its own.  A fiber that calls a blocking system call blocks
+ * every fiber of its thread: that is the lesson of lab 2, not a bug -- and
+ * a sync worker's threads (--threads) do not change it.
  */
 #ifndef FIBER_H
 #define FIBER_H

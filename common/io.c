@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -15,8 +16,10 @@
 #include "io.h"
 #include "util.h"
 
+/* Per process, both (io.h).  patched is set before any thread starts;
+ * aborted in a signal handler, in any thread: atomic, for every thread. */
 static bool patched;
-static volatile sig_atomic_t aborted;	/* set by io_abort(), for good */
+static atomic_int aborted;	/* set by io_abort(), for good */
 
 void io_patch(void)
 {

@@ -22,6 +22,12 @@
  * been called.  A signal alone does not end a blocking wait: the wait goes
  * on, so that a server told to stop gently (SIGTERM) still finishes the
  * request it is reading or answering.
+ *
+ * Threads: the patch flag and the abort flag are per process.  io_patch()
+ * is for one thread's process (the evented worker's); a sync worker with
+ * threads stays unpatched, and each thread's waits are its own.  A
+ * blocking wait in one thread ends at io_abort() only when a signal
+ * reaches that thread: the server sends one to each (server.c).
  */
 #ifndef IO_H
 #define IO_H

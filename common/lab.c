@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "arbiter.h"
 #include "fetch.h"
 #include "lab.h"
 #include "listen.h"
@@ -64,14 +65,22 @@ static void route(const struct http_request *req, struct http_response *res)
 static void usage(FILE *out, const char *prog)
 {
 	fprintf(out,
-		"usage: %s [-b HOST:PORT] [--urls FILE] [--delay-scale F] "
-		"[--timeout S]\n"
+		"usage: %s [-b HOST:PORT] [-w N] [--threads N] [--worker-connections N]\n"
+		"          [--timeout S] [--urls FILE] [--delay-scale F] [--request-timeout S]\n"
 		"          [--fetch-timeout S] [--grace S] [--fresh-connections]\n"
 		"  -b HOST:PORT      listen here (default 127.0.0.1:12345; port 0: any)\n"
+		"  -w, --workers N   a master and N worker processes on one socket, as\n"
+		"                    gunicorn's -w (default: one process, no master)\n"
+		"  --threads N       sync worker: N threads serve at once in each worker\n"
+		"                    (default 1; the evented worker ignores it)\n"
+		"  --worker-connections N  evented worker: the most connections it\n"
+		"                    holds at once (default 1000; the sync worker ignores it)\n"
+		"  --timeout S       with -w: a worker silent for S seconds is killed\n"
+		"                    and replaced (default 30)\n"
 		"  --urls FILE       fetch these URLs (one per line, # comments)\n"
 		"                    instead of the built-in upstream simulator\n"
 		"  --delay-scale F   multiply the simulator's delays by F (default 1)\n"
-		"  --timeout S       seconds a request may take to arrive (default 5)\n"
+		"  --request-timeout S  seconds a request may take to arrive (default 5)\n"
 		"  --fetch-timeout S seconds one download may take (default 10)\n"
 		"  --grace S         on SIGTERM, seconds requests in flight get to\n"
 		"                    finish (default 0.5)\n"
@@ -80,13 +89,29 @@ static void usage(FILE *out, const char *prog)
 		"  -h, --help        show this and exit\n", prog);
 }
 
+/* A whole number from 1 to max, or a usage error (exit 2). */
+static int count_arg(const char *prog, const char *opt, const char *value, int max)
+{
+	double v = positive_arg(prog, opt, value);
+	if (v > max || v != (double)(int)v) {
+		fprintf(stderr, "%s: %s: '%s' is not a whole number from 1 to %d\n",
+			prog, opt, value, max);
+		exit(2);
+	}
+	return (int)v;
+}
+
 struct options {
 	const char *bind;
 	const char *urls;
 	double scale;
-	double timeout;
+	double request_timeout;
 	double fetch_timeout;
 	double grace;
+	int workers;		/* 0: no -w, one process and no master */
+	int threads;
+	int worker_connections;
+	double timeout;		/* the master's worker timeout */
 	bool fresh;
 };
 
@@ -95,6 +120,10 @@ static void parse(int argc, char **argv, struct options *o)
 	static const struct option longs[] = {
 		{ "urls", required_argument, NULL, 'u' },
 		{ "delay-scale", required_argument, NULL, 's' },
+		{ "request-timeout", required_argument, NULL, 'r' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "threads", required_argument, NULL, 'T' },
+		{ "worker-connections", required_argument, NULL, 'c' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "fetch-timeout", required_argument, NULL, 'f' },
 		{ "grace", required_argument, NULL, 'g' },
@@ -105,9 +134,10 @@ static void parse(int argc, char **argv, struct options *o)
 	const char *prog = argv[0];
 	int c;
 
-	*o = (struct options){ "127.0.0.1:12345", NULL, 1.0, 5.0, 10.0, 0.5, false };
+	*o = (struct options){ "127.0.0.1:12345", NULL, 1.0, 5.0, 10.0, 0.5,
+			       0, 1, 1000, 30.0, false };
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":b:h", longs, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":b:w:h", longs, NULL)) != -1) {
 		switch (c) {
 		case 'b':
 			o->bind = optarg;
@@ -119,6 +149,10 @@ static void parse(int argc, char **argv, struct options *o)
 			break;
 		case 'u': o->urls = optarg; break;
 		case 's': o->scale = positive_arg(prog, "--delay-scale", optarg); break;
+		case 'r': o->request_timeout = positive_arg(prog, "--request-timeout", optarg); break;
+		case 'w': o->workers = count_arg(prog, "-w", optarg, 1024); break;
+		case 'T': o->threads = count_arg(prog, "--threads", optarg, 1024); break;
+		case 'c': o->worker_connections = count_arg(prog, "--worker-connections", optarg, 1000000); break;
 		case 't': o->timeout = positive_arg(prog, "--timeout", optarg); break;
 		case 'f': o->fetch_timeout = positive_arg(prog, "--fetch-timeout", optarg); break;
 		case 'g': o->grace = positive_arg(prog, "--grace", optarg); break;
@@ -139,11 +173,11 @@ static void parse(int argc, char **argv, struct options *o)
  * it, each hold one.  A shell's usual soft limit of 1,024 would stop the
  * evented worker near 90 clients at once, long before it is busy, so the
  * soft limit goes up to the hard one; when even that is short of what
- * CLIENTS clients need, say so once, at the start, rather than let the
+ * `clients` clients need (--worker-connections), say so once, at the start, rather than let the
  * failures speak later. */
-enum { FILES_PER_CLIENT = 1 + 10, CLIENTS = 1000 };
+enum { FILES_PER_CLIENT = 1 + 10 };
 
-static void raise_file_limit(const char *name, server_worker *worker)
+static void raise_file_limit(const char *name, server_worker *worker, int clients)
 {
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
@@ -153,12 +187,28 @@ static void raise_file_limit(const char *name, server_worker *worker)
 		setrlimit(RLIMIT_NOFILE, &rl);
 		getrlimit(RLIMIT_NOFILE, &rl);
 	}
-	rlim_t want = (rlim_t)FILES_PER_CLIENT * CLIENTS + 64;
+	rlim_t want = (rlim_t)FILES_PER_CLIENT * clients + 64;
 	if (worker != serve_sync && rl.rlim_cur < want)
 		fprintf(stderr, "%s: only %llu open files allowed (ulimit -n); "
 			"about %d a client, so expect failures beyond %llu "
 			"clients at once\n", name, (unsigned long long)rl.rlim_cur,
 			FILES_PER_CLIENT, (unsigned long long)rl.rlim_cur / FILES_PER_CLIENT);
+}
+
+/* The model, in the words of gunicorn's command line: -k sync -w 4. */
+static const char *gunicorn_words(const struct options *o, server_worker *worker)
+{
+	static char words[128];
+	int n = snprintf(words, sizeof words, "-k %s",
+			 worker == serve_sync ? "sync" : "gevent");
+	if (o->workers)
+		n += snprintf(words + n, sizeof words - n, " -w %d", o->workers);
+	if (worker == serve_sync && o->threads > 1)
+		snprintf(words + n, sizeof words - n, " --threads %d", o->threads);
+	if (worker != serve_sync)
+		snprintf(words + n, sizeof words - n, " --worker-connections %d",
+			 o->worker_connections);
+	return words;
 }
 
 int lab_main(int argc, char **argv, const char *name, const char *style,
@@ -168,7 +218,7 @@ int lab_main(int argc, char **argv, const char *name, const char *style,
 	char err[512];
 
 	parse(argc, argv, &o);
-	raise_file_limit(name, worker);
+	raise_file_limit(name, worker, o.worker_connections);
 	/* The log is written a request at a time: app_log() flushes once
 	 * after its dozen lines, rather than one write(2) a line -- at 1,000
 	 * clients that is the difference between 1,000 system calls and
@@ -179,7 +229,9 @@ int lab_main(int argc, char **argv, const char *name, const char *style,
 		worker == serve_sync ? "sync" : "evented", style,
 		o.urls ? -1 : profile_sum() * o.scale,
 		o.urls ? -1 : profile_max() * o.scale });
-	server_set_timeout(o.timeout);
+	server_set_request_timeout(o.request_timeout);
+	server_set_threads(o.threads);
+	server_set_worker_connections(o.worker_connections);
 	server_set_grace(o.grace);
 	fetch_set_timeout(o.fetch_timeout);
 	fetch_set_reuse(!o.fresh);
@@ -194,7 +246,8 @@ int lab_main(int argc, char **argv, const char *name, const char *style,
 		if (port < 0)
 			return 1;
 		app_use_simulator(port);
-		server_on_abort(upstream_kill);	/* its fetches then fail at once */
+		if (!o.workers)	/* with -w, the master's alone (arbiter.h) */
+			server_on_abort(upstream_kill);	/* its fetches then fail at once */
 	}
 	int fd = server_listen(o.bind, err, sizeof err);
 	if (fd < 0) {
@@ -210,13 +263,17 @@ int lab_main(int argc, char **argv, const char *name, const char *style,
 		host = "127.0.0.1";
 		hostlen = (int)strlen(host);
 	}
-	printf("%s: %s worker, %s, %d URLs from %s; try: curl -s http://%.*s:%d/hello\n",
-	       name, worker == serve_sync ? "sync" : "evented", style,
+	printf("%s: %s worker (%s), %s, %d URLs from %s; try: curl -s http://%.*s:%d/hello\n",
+	       name, worker == serve_sync ? "sync" : "evented",
+	       gunicorn_words(&o, worker), style,
 	       app_url_count(), o.urls ? o.urls : "the upstream simulator",
 	       hostlen, host, server_port(fd));
 	fflush(stdout);
 
-	int status = worker(fd, route);
+	int status = o.workers
+		? arbiter_run(o.workers, o.timeout, o.grace, fd, worker, route,
+			      o.urls ? NULL : upstream_kill)
+		: worker(fd, route);
 	upstream_stop();
 	close(fd);
 	return status;

@@ -2,23 +2,33 @@
  * server.c: the sync and the evented worker, and how they stop.
  *
  * A stop reaches both workers the same way: one plain signal handler,
- * on_signal, for SIGTERM, SIGINT and SIGALRM.  It shuts the listening
- * socket down, so the wait for the next connection ends -- a poll() in the
- * sync worker, the hub's libev loop in the evented one -- even when the
- * signal came just before that wait began.  SIGTERM arms the grace timer;
+ * on_signal, for SIGTERM, SIGINT and SIGALRM.  It writes a byte into this
+ * process's stop pipe, which nobody ever drains: from then on the pipe is
+ * readable, so every wait for the next connection ends -- a poll() of the
+ * listening socket and the pipe in each sync thread, the watchman fiber's
+ * wait in the evented one -- even when the signal came just before that
+ * wait began.  The listening socket itself is left alone: other worker
+ * processes may share it (arbiter.h).  SIGTERM arms the grace timer;
  * SIGINT, and SIGALRM when the grace period is over, cut short what is in
  * flight: io_abort() (blocking waits end, every fetch fails),
- * fetch_abort() (the hub ends the cooperative ones) and the lab's abort
- * hook (it kills the simulator).
- * All of it is async-signal-safe, so it may run in the middle of anything.
+ * fetch_abort() (the hub ends the cooperative ones), a SIGURG to every
+ * other serving thread (so that its blocking wait sees the abort) and the
+ * lab's abort hook (it kills the simulator).  All of it is
+ * async-signal-safe, so it may run in the middle of anything, in any
+ * thread.
  *
- * After its accept loop the sync worker has nothing left: it served its
- * one connection to the end.  The evented worker then lets its connections
+ * After its accept loop a sync thread has nothing left: it served its
+ * connection to the end.  The evented worker then lets its connections
  * finish (finish_connections).  Both disarm the timer before returning.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -31,14 +41,19 @@
 #include "server.h"
 #include "util.h"
 
-enum { MAX_CONNECTIONS = 4096 };	/* evented: beyond this, clients queue */
+enum { MAX_THREADS = 1024 };
 
-static volatile sig_atomic_t stopping;	/* 0, SIGTERM or SIGINT */
+static atomic_int stopping;	/* 0, SIGTERM or SIGINT; set in any thread */
 static void (*abort_hook)(void);
 static double timeout = 5, grace = 0.5;
-static volatile sig_atomic_t stop_listen_fd = -1;
+static int nthreads = 1, max_connections = 1000;
+static void (*beat_hook)(void);
+static double beat_every = -1;	/* seconds; negative: no heartbeat */
+static int stop_pipe[2] = { -1, -1 };	/* [1] written at a stop, never read */
+static pthread_t pool[MAX_THREADS];	/* sync threads beside the main one */
+static atomic_int npool;	/* how many of pool[] may be signalled */
 
-void server_set_timeout(double seconds)
+void server_set_request_timeout(double seconds)
 {
 	timeout = seconds;
 }
@@ -48,9 +63,31 @@ void server_set_grace(double seconds)
 	grace = seconds;
 }
 
+void server_set_threads(int n)
+{
+	nthreads = n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : n;
+}
+
+void server_set_worker_connections(int n)
+{
+	max_connections = n < 1 ? 1 : n;
+}
+
+void server_set_heartbeat(void (*beat)(void), double seconds)
+{
+	beat_hook = beat;
+	beat_every = beat ? seconds : -1;
+}
+
 void server_on_abort(void (*hook)(void))
 {
 	abort_hook = hook;
+}
+
+static void beat(void)
+{
+	if (beat_hook)
+		beat_hook();
 }
 
 /* ---- stopping, the same in both workers ---- */
@@ -67,11 +104,18 @@ static int set_grace_timer(double seconds)
 	return setitimer(ITIMER_REAL, &t, NULL);
 }
 
-/* Make whatever is in flight fail now.  Async-signal-safe. */
+/* Make whatever is in flight fail now.  Async-signal-safe.  A blocking
+ * wait ends when a signal interrupts it after io_abort(): the one in the
+ * thread this handler runs in is interrupted already; the other serving
+ * threads get SIGURG. */
 static void abort_in_flight(void)
 {
 	io_abort();
 	fetch_abort();
+	pthread_t self = pthread_self();
+	for (int i = 0; i < atomic_load(&npool); i++)
+		if (!pthread_equal(pool[i], self))
+			pthread_kill(pool[i], SIGURG);
 	if (abort_hook)
 		abort_hook();
 }
@@ -83,44 +127,58 @@ static void abort_in_flight(void)
 static void on_signal(int sig)
 {
 	int saved = errno;
-	shutdown(stop_listen_fd, SHUT_RDWR);	/* ends the wait for accept */
 	if (sig == SIGTERM) {
 		/* A second SIGTERM does not stretch the grace period; one that
 		 * is zero, or cannot be timed, would never end: none, then. */
-		if (!stopping) {
-			stopping = SIGTERM;
-			if (grace <= 0 || set_grace_timer(grace) != 0)
-				abort_in_flight();
-		}
+		int none = 0;
+		if (atomic_compare_exchange_strong(&stopping, &none, SIGTERM) &&
+		    (grace <= 0 || set_grace_timer(grace) != 0))
+			abort_in_flight();
 	} else {		/* SIGINT, or the grace period is over */
-		stopping = SIGINT;
+		atomic_store(&stopping, SIGINT);
 		abort_in_flight();
+	}
+	if (stop_pipe[1] >= 0) {	/* ends every wait for accept */
+		ssize_t n = write(stop_pipe[1], "", 1);
+		(void)n;	/* full already: readable already */
 	}
 	errno = saved;
 }
 
-/* Without SA_RESTART: io_wait decides itself whether a wait goes on. */
-static void catch_stop_signals(int listen_fd)
+/* SIGURG: nothing to do; arriving, it ends the blocking wait it hits. */
+static void on_wake(int sig)
 {
+	(void)sig;
+}
+
+/* Without SA_RESTART: io_wait decides itself whether a wait goes on.  The
+ * stop signals are unblocked last: a worker process forked by the arbiter
+ * starts with them blocked, and one that came meanwhile is handled now. */
+static void catch_stop_signals(void)
+{
+	if (stop_pipe[0] < 0 && pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+		die("server: no pipe for stopping: %m");
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigemptyset(&sa.sa_mask);
 	sigaddset(&sa.sa_mask, SIGTERM);
 	sigaddset(&sa.sa_mask, SIGINT);
 	sigaddset(&sa.sa_mask, SIGALRM);
-	stop_listen_fd = listen_fd;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGALRM, &sa, NULL);
+	struct sigaction wake = { .sa_handler = on_wake };
+	sigemptyset(&wake.sa_mask);
+	sigaction(SIGURG, &wake, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	sigprocmask(SIG_UNBLOCK, &sa.sa_mask, NULL);
 }
 
 /* The worker is done: the grace period must not end later, while the lab
- * stops the simulator (the abort hook would kill its pid once more), and a
- * late signal must not shut down a socket that took the listener's fd. */
+ * stops the simulator (the abort hook would kill its pid once more).  The
+ * stop pipe stays open: a late signal may still write to it. */
 static void stop_catching(void)
 {
 	set_grace_timer(0);
-	stop_listen_fd = -1;
 }
 
 /* accept() failed: may the worker go on?  Not when the listening socket
@@ -138,16 +196,96 @@ static bool accept_failed(void)
 
 /* ---- the sync worker ---- */
 
-int serve_sync(int listen_fd, http_handler *handler)
+/* Wait until the listening socket may have a connection for this thread,
+ * or a stop has come (false).  The main thread beats meanwhile; a negative
+ * listen_fd waits for the stop alone (poll() skips it).  Another process
+ * or thread may take the connection first: accept() then says EAGAIN. */
+static bool wait_for_connection(int listen_fd, bool beats)
 {
-	catch_stop_signals(listen_fd);
+	struct pollfd p[2] = {
+		{ .fd = listen_fd, .events = POLLIN },
+		{ .fd = stop_pipe[0], .events = POLLIN },
+	};
+	int ms = beats && beat_every > 0 ? (int)(beat_every * 1000) + 1 : -1;
+	for (;;) {
+		if (beats)
+			beat();
+		if (atomic_load(&stopping))
+			return false;
+		if (poll(p, 2, ms) > 0 && p[0].revents && !p[1].revents)
+			return true;
+	}
+}
+
+/* Wait for a connection, beating meanwhile if this is the main thread,
+ * and take it: its fd, or -1 -- EINTR at a stop, EAGAIN when another
+ * process or thread took it first, or why accept() failed. */
+static int accept_next(int listen_fd, bool beats)
+{
+	if (!wait_for_connection(listen_fd, beats)) {
+		errno = EINTR;
+		return -1;
+	}
+	return accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+
+/* One sync thread: accept one connection, serve it to the end, close it,
+ * and only then accept the next. */
+static void serve_one_by_one(int listen_fd, http_handler *handler, bool beats)
+{
 	while (!stopping) {
-		int fd = io_accept(listen_fd);
+		int fd = accept_next(listen_fd, beats);
 		if (fd >= 0)
 			http_serve_connection(fd, handler, false, timeout);
-		else if (!stopping && !accept_failed())
+		else if (errno != EAGAIN && errno != ECONNABORTED &&
+			 !stopping && !accept_failed())
 			break;
 	}
+}
+
+struct listener {
+	int fd;
+	http_handler *handler;
+};
+
+static void *pool_thread(void *arg)
+{
+	struct listener *l = arg;
+	serve_one_by_one(l->fd, l->handler, false);
+	return NULL;
+}
+
+/* gunicorn's threaded worker: nthreads threads serve, one by one each;
+ * the main thread only beats, and waits for the stop and for them.  They
+ * are joined last first, each taken off what a handler may signal first. */
+static void serve_threaded(int listen_fd, http_handler *handler)
+{
+	static struct listener l;
+	l = (struct listener){ listen_fd, handler };
+	for (int i = 0; i < nthreads; i++) {
+		if (pthread_create(&pool[i], NULL, pool_thread, &l) != 0) {
+			fprintf(stderr, "server: %d threads of %d started\n", i, nthreads);
+			break;
+		}
+		atomic_store(&npool, i + 1);
+	}
+	if (atomic_load(&npool) == 0)
+		serve_one_by_one(listen_fd, handler, true);
+	while (wait_for_connection(-1, true))
+		;
+	for (int i = atomic_load(&npool) - 1; i >= 0; i--) {
+		atomic_store(&npool, i);
+		pthread_join(pool[i], NULL);
+	}
+}
+
+int serve_sync(int listen_fd, http_handler *handler)
+{
+	catch_stop_signals();
+	if (nthreads > 1)
+		serve_threaded(listen_fd, handler);
+	else
+		serve_one_by_one(listen_fd, handler, true);
 	stop_catching();
 	return 0;
 }
@@ -163,6 +301,7 @@ struct connection {
 };
 static struct connection *live;
 static int nlive;
+static bool evented_done;
 
 static void connection_fiber(void *arg)
 {
@@ -223,13 +362,35 @@ static void finish_connections(void)
 	wait_for_connections(0.3);
 }
 
+/* The evented worker's own fiber, gevent's heartbeat greenlet and more:
+ * it beats while the hub runs, and at a stop (the stop pipe turns
+ * readable) wakes the main fiber out of its wait for accept. */
+static void watchman(void *main_fiber)
+{
+	bool woke = false;
+	while (!evented_done) {
+		beat();
+		if (!woke && atomic_load(&stopping)) {
+			fiber_wake(main_fiber);
+			woke = true;
+		}
+		if (woke)
+			fiber_sleep(beat_every > 0 ? beat_every : 3600);
+		else
+			fiber_wait_fd(stop_pipe[0], FIBER_READ, beat_every);
+	}
+}
+
 int serve_evented(int listen_fd, http_handler *handler)
 {
 	io_patch();		/* gevent's monkey.patch_all() */
-	catch_stop_signals(listen_fd);
+	catch_stop_signals();
+	fiber *watch = fiber_spawn(watchman, fiber_self(), "watchman");
+	if (!watch)
+		die("server: no memory for the watchman fiber");
 	/* $begin evented-accept: until stopping, accept each connection and serve it in a fiber of its own (start_connection) */
 	while (!stopping) {
-		if (nlive >= MAX_CONNECTIONS) {
+		if (nlive >= max_connections) {
 			fiber_sleep(0.01);	/* let some finish first */
 			continue;
 		}
@@ -243,6 +404,9 @@ int serve_evented(int listen_fd, http_handler *handler)
 	}
 	/* $end evented-accept; stub: (void)start_connection; serve_sync(listen_fd, handler); */
 	finish_connections();
+	evented_done = true;
+	fiber_wake(watch);
+	fiber_join(watch);
 	stop_catching();
 	return 0;
 }

@@ -1,21 +1,31 @@
 /*
- * server: a listening socket and the two workers that serve it.
+ * server: the two workers that serve a listening socket.
  *
  * serve_sync is gunicorn's sync worker: the main fiber accepts one
  * connection, answers it start to finish, closes it, and only then accepts
  * the next.  IO stays blocking.  Like gunicorn's, it answers with
  * "Connection: close", so an idle client cannot hold the only worker.
+ * With server_set_threads(N), N > 1, it is gunicorn's threaded worker
+ * (--threads N): N threads each do just that, so up to N connections are
+ * served at once; the IO is as blocking as before, in each thread.
  *
  * serve_evented is gunicorn's gevent worker: it first calls io_patch() --
  * our monkey.patch_all() -- then accepts in the main fiber and runs every
- * connection in a fiber of its own, with keep-alive.
+ * connection in a fiber of its own, with keep-alive, holding at most
+ * server_set_worker_connections() of them at once.
+ *
+ * Either may run in several processes on one listening socket (arbiter.h):
+ * nothing here changes that socket -- a stop ends this process's waits for
+ * accept through a pipe of its own -- so a worker that stops leaves the
+ * others serving.
  *
  * Both answer with http_serve_connection() and return 0 once SIGINT or
  * SIGTERM arrives; neither lets SIGPIPE end the process.  At the signal
  * they stop accepting: connections not accepted yet are never served.
  * SIGTERM then gives the connections in flight a grace period:
- *   - sync: the one connection being served goes on as if nothing had
- *     happened -- its request may still be arriving -- and is answered;
+ *   - sync: the connection being served (one in each thread) goes on as if
+ *     nothing had happened -- its request may still be arriving -- and is
+ *     answered;
  *   - evented: a connection whose request has arrived goes on and is
  *     answered; one still waiting for a request, or for the rest of one,
  *     reads the end of its input and is closed without an answer.
@@ -39,11 +49,28 @@ int serve_sync(int listen_fd, http_handler *handler);
 int serve_evented(int listen_fd, http_handler *handler);
 
 /* Seconds a request may take to arrive and its answer to leave (default 5). */
-void server_set_timeout(double seconds);
+void server_set_request_timeout(double seconds);
 
 /* Seconds SIGTERM gives requests in flight before cutting them short
  * (default 0.5). */
 void server_set_grace(double seconds);
+
+/* Sync worker: threads serving connections at once (default 1: the main
+ * thread alone, no other thread is started).  The evented worker ignores
+ * it, as gunicorn's gevent worker ignores --threads. */
+void server_set_threads(int n);
+
+/* Evented worker: the most connections held at once (default 1000, as
+ * gunicorn's --worker-connections); beyond them, clients wait in the listen
+ * backlog.  The sync worker ignores it, as gunicorn's does. */
+void server_set_worker_connections(int n);
+
+/* Call beat() at least every `seconds` while the worker is able to serve:
+ * in the sync worker, from the main thread while it waits for a connection
+ * (with one thread, never while it serves one); in the evented worker, from
+ * a fiber of its own, so only while the hub runs.  The arbiter's worker
+ * timeout is built on it (arbiter.h).  Default: none. */
+void server_set_heartbeat(void (*beat)(void), double seconds);
 
 /* Run hook when requests in flight must be cut short: at SIGINT, or when
  * SIGTERM's grace period is over.  It runs in a signal handler, in both

@@ -49,26 +49,31 @@ static void check_builds(const struct lab_model *m, struct verdict *v)
 static const struct check {
 	const char *key;	/* its name in grade/points */
 	void (*run)(const struct lab_model *, struct verdict *);
+	const char *only;	/* the one lab it grades (lab1); NULL: all */
 } checks[] = {
-	{ "builds", check_builds },
-	{ "answers-json", check_answers_json },
-	{ "one-request", check_one_request },
-	{ "four-at-once", check_four_at_once },
-	{ "overlap-stuck", check_overlap_while_stuck },
-	{ "clean-shutdown", check_clean_shutdown },
+	{ "builds", check_builds, NULL },
+	{ "answers-json", check_answers_json, NULL },
+	{ "one-request", check_one_request, NULL },
+	{ "four-at-once", check_four_at_once, NULL },
+	{ "overlap-stuck", check_overlap_while_stuck, NULL },
+	{ "clean-shutdown", check_clean_shutdown, NULL },
+	{ "workers", check_four_workers, "lab1" },
+	{ "threads", check_four_threads, "lab2" },
+	{ "worker-connections", check_one_connection, "lab3" },
+	{ "worker-timeout", check_worker_timeout, "lab1" },
 };
 enum { NCHECKS = sizeof checks / sizeof checks[0] };
 
 /* ---- the database labs (lab5, lab6): checks of their own, tests/dbmodel.h ---- */
 
 static const struct check db_checks[] = {
-	{ "builds", check_builds },
-	{ "db-answers-json", check_db_answers_json },
-	{ "db-one-request", check_db_one_request },
-	{ "db-four-at-once", check_db_four_at_once },
-	{ "db-hello-meanwhile", check_db_hello_meanwhile },
-	{ "db-spawn", check_db_spawn },
-	{ "db-clean-shutdown", check_db_clean_shutdown },
+	{ "builds", check_builds, NULL },
+	{ "db-answers-json", check_db_answers_json, NULL },
+	{ "db-one-request", check_db_one_request, NULL },
+	{ "db-four-at-once", check_db_four_at_once, NULL },
+	{ "db-hello-meanwhile", check_db_hello_meanwhile, NULL },
+	{ "db-spawn", check_db_spawn, NULL },
+	{ "db-clean-shutdown", check_db_clean_shutdown, NULL },
 };
 enum { NDBCHECKS = sizeof db_checks / sizeof db_checks[0] };
 
@@ -108,6 +113,14 @@ static const char *describe(const struct check *c, const struct lab_model *m)
 		return !m->evented ? "four requests are served one after another"
 		       : m->fibers ? "four requests overlap, each taking M"
 				   : "four requests overlap, each taking S";
+	if (!strcmp(k, "workers"))
+		return "-w 4 serves four at once, each taking S";
+	if (!strcmp(k, "threads"))
+		return "--threads 4 serves four at once, each taking S";
+	if (!strcmp(k, "worker-connections"))
+		return "--worker-connections 1 serves four one after another";
+	if (!strcmp(k, "worker-timeout"))
+		return "a worker stuck past --timeout is replaced, and answers";
 	if (!strcmp(k, "overlap-stuck"))
 		return m->evented ? "answers while another request is stuck"
 				  : "waits while another request is stuck";
@@ -167,6 +180,12 @@ static int points_of(const char *key)
 	if (f)
 		fclose(f);
 	return found;
+}
+
+/* Does check c grade lab m?  The knobs' checks grade one lab each. */
+static bool grades(const struct check *c, const struct lab_model *m)
+{
+	return !c->only || !strcmp(c->only, m->bin);
 }
 
 static bool wanted(const struct lab_model *m)
@@ -431,7 +450,7 @@ int main(void)
 	}
 	for (int l = 0; repeat && l < 4; l++)
 		for (int c = 1; c < NCHECKS && wanted(&lab_models[l]); c++)	/* not "builds" */
-			for (int k = 0; k < repeat; k++)
+			for (int k = 0; k < repeat && grades(&checks[c], &lab_models[l]); k++)
 				runs[nruns++] = (struct run){ .lab = &lab_models[l],
 							      .check = &checks[c] };
 	for (int l = 0; repeat && l < 2; l++)	/* the database labs */
@@ -445,7 +464,8 @@ int main(void)
 	}
 	for (int l = 0; l < 4; l++)
 		for (int c = 0; c < NCHECKS && wanted(&lab_models[l]); c++)
-			runs[nruns++] = (struct run){ .lab = &lab_models[l], .check = &checks[c],
+			if (grades(&checks[c], &lab_models[l]))
+				runs[nruns++] = (struct run){ .lab = &lab_models[l], .check = &checks[c],
 						      .points = points_of(checks[c].key) };
 	for (int l = 0; l < 2; l++)	/* the database labs */
 		for (int c = 0; c < NDBCHECKS && wanted(&db_models[l]); c++)

@@ -322,3 +322,152 @@ void check_clean_shutdown(const struct lab_model *m, struct verdict *v)
 	verdict(v, took < bound, took, bound, "it took %.2fs to stop after SIGTERM; "
 		"expected less than %.1fs", took, bound);
 }
+
+/* ---- gunicorn's other knobs: -w, --threads, --worker-connections, --timeout ---- */
+
+/* Four requests at once on the lab started with args; each must end near
+ * the time one request takes (S, or M in lab 4): they overlap. */
+static void four_overlap(const struct lab_model *m, struct verdict *v,
+			 const char *const args[], const char *how)
+{
+	struct tl_proc p;
+	double e[4];
+	tl_start(&p, m->bin, args);
+	int ok = tl_get_many(p.port, "/hello", 4, e);
+	tl_stop(&p);
+
+	bool fast = m->evented && m->fibers;
+	double want = fast ? M : S;
+	const char *name = fast ? "M" : "S";
+	double bound = fast ? bound_of(v, 0.5 * S, S) : bound_of(v, 2 * S, 4 * S);
+	if (ok != 4)
+		return verdict(v, false, e[3], bound, "with %s, %d of 4 requests answered 200",
+			       how, ok);
+	if (e[0] < 0.95 * want)
+		return verdict(v, false, e[0], bound, "with %s a request ended at %.3fs; "
+			       "expected all near %.3fs (%s), and none can end sooner",
+			       how, e[0], want, name);
+	if (e[3] > bound)
+		return verdict(v, false, e[3], bound, "with %s the 4th request ended at "
+			       "%.3fs; expected all four near %.3fs (%s): fewer than four "
+			       "were served at once -- does %s reach the worker?",
+			       how, e[3], want, name, how);
+	verdict(v, true, e[3], bound, "%s", "");
+}
+
+void check_four_workers(const struct lab_model *m, struct verdict *v)
+{
+	static const char *const args[] = { "-b", "127.0.0.1:0", "--delay-scale", SCALE,
+					    "-w", "4", NULL };
+	four_overlap(m, v, args, "-w 4");
+}
+
+void check_four_threads(const struct lab_model *m, struct verdict *v)
+{
+	static const char *const args[] = { "-b", "127.0.0.1:0", "--delay-scale", SCALE,
+					    "--threads", "4", NULL };
+	four_overlap(m, v, args, "--threads 4");
+}
+
+/* --worker-connections 1: the worker holds one connection at a time, so
+ * four requests end near 1, 2, 3 and 4 times what one takes. */
+void check_one_connection(const struct lab_model *m, struct verdict *v)
+{
+	static const char *const args[] = { "-b", "127.0.0.1:0", "--delay-scale", SCALE,
+					    "--worker-connections", "1", NULL };
+	struct tl_proc p;
+	double e[4];
+	tl_start(&p, m->bin, args);
+	int ok = tl_get_many(p.port, "/hello", 4, e);
+	tl_stop(&p);
+
+	double want = m->evented && m->fibers ? M : S;
+	double bound = bound_of(v, 8 * want, 0);
+	if (ok != 4)
+		return verdict(v, false, e[3], bound, "%d of 4 requests answered 200", ok);
+	for (int k = 0; k < 4; k++)
+		if (e[k] < 0.95 * (k + 1) * want)
+			return verdict(v, false, e[k], bound, "request %d of 4 ended at %.3fs; "
+				       "one connection at a time, it ends near %d times %.3fs: "
+				       "the worker held more than one -- is "
+				       "--worker-connections the limit of the accept loop?",
+				       k + 1, e[k], k + 1, want);
+	if (e[3] > bound)
+		return verdict(v, false, e[3], bound, "the 4th request ended at %.3fs; "
+			       "expected near %.3fs", e[3], 4 * want);
+	verdict(v, true, e[3], bound, "%s", "");
+}
+
+/*
+ * -w 1 --timeout 1, and an upstream that never answers.  A worker whose IO
+ * blocks (the sync labs) stops beating while its request waits: the master
+ * must kill it once the timeout is over, say WORKER TIMEOUT, and start
+ * another that answers the next request.  An evented worker keeps beating
+ * while its request waits in the hub: it must live on, answer beside the
+ * stuck request, and no timeout be logged.  The figure is when the stuck
+ * request was cut off (sync labs), or when the next one was answered.
+ */
+void check_worker_timeout(const struct lab_model *m, struct verdict *v)
+{
+	char err[256], urls[] = "/tmp/workerlab-urls-XXXXXX";
+	int upstream = server_listen("127.0.0.1:0", err, sizeof err);
+	int ufd = mkstemp(urls);
+	if (upstream < 0 || ufd < 0)
+		return verdict(v, false, 0, 0, "cannot set up the silent upstream: %s", err);
+	dprintf(ufd, "http://127.0.0.1:%d/hang\n", server_port(upstream));
+	close(ufd);
+	const char *const args[] = { "-b", "127.0.0.1:0", "-w", "1", "--timeout", "1",
+				     "--urls", urls, "--fetch-timeout", "600", NULL };
+	bool blocks = !m->evented;
+	double bound = bound_of(v, 3, 0);
+
+	struct tl_proc p;
+	struct tl_reply hung, next;
+	tl_start(&p, m->bin, args);
+	double start = now();
+	int fd = send_get(p.port, "/hello");
+	/* cut off after about a second, or still waiting after two */
+	tl_read_reply(fd, start, blocks ? 2 * bound : 2, &hung);
+	close(fd);
+	tl_get(p.port, "/nothing-here", &next);
+	int status;
+	double took;
+	tl_terminate(&p, 5, &status, &took);
+	char log[8192];
+	tl_read_err(&p, log, sizeof log);
+	close(p.out);
+	close(p.err);
+	close(upstream);
+	unlink(urls);
+
+	bool logged = strstr(log, "WORKER TIMEOUT (pid:") != NULL;
+	if (blocks) {
+		if (!hung.closed || hung.status != 0)
+			return verdict(v, false, hung.seconds, bound, "a request stuck on a "
+				       "silent upstream was %s after %.3fs; with --timeout 1 its "
+				       "worker should have been killed within about a second",
+				       hung.status ? "answered" : "still waiting", hung.seconds);
+		if (hung.seconds < 0.5 || hung.seconds > bound)
+			return verdict(v, false, hung.seconds, bound, "the stuck request was "
+				       "cut off after %.3fs; with --timeout 1, expected about 1 s",
+				       hung.seconds);
+		if (!logged)
+			return verdict(v, false, hung.seconds, bound, "no \"WORKER TIMEOUT "
+				       "(pid:N)\" on stderr: %.300s", log);
+		if (next.status != 404)
+			return verdict(v, false, hung.seconds, bound, "after the timeout the "
+				       "next request got %d, not 404: was the worker replaced?",
+				       next.status);
+		return verdict(v, true, hung.seconds, bound, "%s", "");
+	}
+	if (hung.closed || hung.status != 0 || logged)
+		return verdict(v, false, hung.seconds, bound, "the evented worker's request "
+			       "on a silent upstream ended after %.3fs (status %d)%s: it waits "
+			       "in the hub, which goes on beating, so no timeout is due",
+			       hung.seconds, hung.status, logged ? ", and WORKER TIMEOUT was logged" : "");
+	if (next.status != 404 || next.seconds > bound)
+		return verdict(v, false, next.seconds, bound, "beside the stuck request the "
+			       "next one got %d after %.3fs; expected 404 at once",
+			       next.status, next.seconds);
+	verdict(v, true, next.seconds, bound, "%s", "");
+}

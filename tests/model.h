@@ -56,4 +56,14 @@ void check_four_at_once(const struct lab_model *m, struct verdict *v);
 void check_overlap_while_stuck(const struct lab_model *m, struct verdict *v);
 void check_clean_shutdown(const struct lab_model *m, struct verdict *v);
 
+/* gunicorn's other knobs (arbiter.h, server.h), on the same model: -w 4
+ * and --threads 4 serve four at once, each in one request's time (S, or M
+ * in lab 4); --worker-connections 1 serves them one after another; with
+ * -w 1 --timeout 1 and a silent upstream, a sync worker is killed, logged
+ * and replaced, an evented one lives on and answers. */
+void check_four_workers(const struct lab_model *m, struct verdict *v);
+void check_four_threads(const struct lab_model *m, struct verdict *v);
+void check_one_connection(const struct lab_model *m, struct verdict *v);
+void check_worker_timeout(const struct lab_model *m, struct verdict *v);
+
 #endif

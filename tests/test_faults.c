@@ -223,7 +223,7 @@ static void run_fault(const struct fault *f, int i)
 	close(fd);
 	snprintf(timeout, sizeof timeout, "%d", FETCH_TIMEOUT);
 	const char *const args[] = {
-		"-b", "127.0.0.1:0", "--urls", file, "--timeout", "1",
+		"-b", "127.0.0.1:0", "--urls", file, "--request-timeout", "1",
 		"--fetch-timeout", timeout, NULL
 	};
 	tl_start(&p, lab, args);

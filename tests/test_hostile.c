@@ -3,10 +3,10 @@
  * hoarding clients, against every lab and against the upstream simulator.
  *
  * The contract each case checks: a bad request gets its 4xx at once and
- * the connection is closed; a slow client is cut off at --timeout (408 or
+ * the connection is closed; a slow client is cut off at --request-timeout (408 or
  * a close); a client that vanishes costs nothing; and whatever happened,
  * a good request right after is answered 200.  The labs run with
- * "--delay-scale 0.02 --timeout 1"; the simulator with its defaults
+ * "--delay-scale 0.02 --request-timeout 1"; the simulator with its defaults
  * (a 5 s timeout), its good request being GET /delay/0.
  *
  * Most cases are one row of the table below: bytes to send, the status
@@ -51,7 +51,7 @@ static const struct target targets[] = {
 enum { NTARGETS = sizeof targets / sizeof targets[0] };
 
 static const char *const lab_args[] = {
-	"-b", "127.0.0.1:0", "--delay-scale", "0.02", "--timeout", "1", NULL
+	"-b", "127.0.0.1:0", "--delay-scale", "0.02", "--request-timeout", "1", NULL
 };
 static const char *const upstream_args[] = { "-b", "127.0.0.1:0", NULL };
 
@@ -715,7 +715,7 @@ static double cpu_seconds(pid_t pid)
 START_TEST(running_out_of_fds_neither_crashes_nor_spins_lab4)
 {
 	static const char *const args[] = {
-		"-b", "127.0.0.1:0", "--delay-scale", "0.02", "--timeout", "5", NULL
+		"-b", "127.0.0.1:0", "--delay-scale", "0.02", "--request-timeout", "5", NULL
 	};
 	enum { LIMIT = 64, CLIENTS = 150 };
 	static int fds[CLIENTS];

@@ -109,7 +109,7 @@ END_TEST
 START_TEST(sigint_does_not_wait_for_a_slow_client)
 {
 	static const char *const args[] = { "-b", "127.0.0.1:0", "--delay-scale", "0.02",
-					    "--timeout", "10", NULL };
+					    "--request-timeout", "10", NULL };
 	const char *lab = lab_names[_i];
 	struct tl_proc p;
 	int status;
@@ -123,7 +123,7 @@ START_TEST(sigint_does_not_wait_for_a_slow_client)
 	close(fd);
 	close(p.out);
 	close(p.err);
-	/* the client would have had 10 s (--timeout) to send the rest */
+	/* the client would have had 10 s (--request-timeout) to send the rest */
 	ck_assert_msg(exited && took < 2.0, "%s took %.2fs to stop after SIGINT", lab, took);
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		      "%s ended with status 0x%x after SIGINT", lab, status);

@@ -71,7 +71,9 @@ MAYLOSE=
 variant lab1-no-downloads lab1 lab1-sync/main.c \
 	's/sync_download(&d);/d.n = 0;/' \
 	"answers /hello with the note's JSON" "one request takes S" \
-	"four requests are served one after another" "waits while another request is stuck"
+	"four requests are served one after another" "waits while another request is stuck" \
+	"-w 4 serves four at once, each taking S" \
+	"a worker stuck past --timeout is replaced, and answers"
 # The database labs: the one line between lab 5 and lab 6, the wrong way
 # round in each.
 variant lab6-driver-left-blocking lab6 lab6-evented-db-cooperative/main.c \

@@ -1,0 +1,217 @@
+/*
+ * arbiter.c: fork the workers, watch them, replace them, pass signals on.
+ *
+ * The master blocks SIGTERM, SIGINT and SIGCHLD and takes them with
+ * sigtimedwait(), a tick at a time: no handler, nothing async-signal-safe
+ * to get right.  The heartbeats live in one shared mapping made before the
+ * first fork, a slot per worker; a worker writes the now() of its last
+ * beat into its slot, the master reads it (now() is CLOCK_MONOTONIC: one
+ * clock for every process).  The master reaps only its workers, by pid,
+ * so the simulator's keeper stays for upstream_stop() to reap.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arbiter.h"
+#include "util.h"
+
+struct slot {
+	pid_t pid;		/* 0: no worker in this slot */
+	double born;		/* now() when it was forked */
+	double restart_at;	/* an empty slot gets a worker from then on */
+	atomic_llong beat_ms;	/* its last beat, now() in milliseconds */
+};
+
+static struct slot *slots;	/* shared with every worker */
+static int nslots;
+static atomic_llong *my_beat;	/* in a worker: its own slot's */
+
+static long long now_ms(void)
+{
+	return (long long)(now() * 1000);
+}
+
+static void beat(void)
+{
+	atomic_store(my_beat, now_ms());
+}
+
+/* One log line on stderr, the way gunicorn writes them. */
+static void say(const char *level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void say(const char *level, const char *fmt, ...)
+{
+	char when[64], msg[256];
+	time_t t = time(NULL);
+	struct tm tm;
+	strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S %z", localtime_r(&t, &tm));
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "[%s] [%d] [%s] %s\n", when, (int)getpid(), level, msg);
+}
+
+/* The worker's side: die with the master, beat, serve, exit.  It never
+ * returns into lab_main(): what the master owns (the simulator) is the
+ * master's to stop, and exit() is not called for the same reason. */
+static _Noreturn void be_worker(struct slot *s, pid_t master, double timeout,
+				int listen_fd, server_worker *worker,
+				http_handler *handler)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != master)	/* the master died before prctl */
+		_exit(0);
+	my_beat = &s->beat_ms;
+	server_set_heartbeat(beat, timeout / 4 < 1 ? timeout / 4 : 1);
+	server_on_abort(NULL);
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_UNBLOCK, &chld, NULL);
+	/* SIGTERM and SIGINT stay blocked until the worker catches them */
+	int status = worker(listen_fd, handler);
+	fflush(NULL);
+	_exit(status);
+}
+
+static bool spawn(struct slot *s, double timeout, int listen_fd,
+		  server_worker *worker, http_handler *handler)
+{
+	pid_t master = getpid();
+	atomic_store(&s->beat_ms, now_ms());	/* a full timeout to start in */
+	fflush(NULL);		/* nothing buffered may be written twice */
+	pid_t pid = fork();
+	if (pid == 0)
+		be_worker(s, master, timeout, listen_fd, worker, handler);
+	if (pid < 0) {
+		say("ERROR", "cannot fork a worker: %s", strerror(errno));
+		s->restart_at = now() + 1;
+		return false;
+	}
+	s->pid = pid;
+	s->born = now();
+	say("INFO", "Booting worker with pid: %d", (int)pid);
+	return true;
+}
+
+/* Reap the slot's worker if it has ended; say how, unless it was told to. */
+static void reap(struct slot *s, bool stopping)
+{
+	int status;
+	if (s->pid <= 0 || waitpid(s->pid, &status, WNOHANG) != s->pid)
+		return;
+	if (WIFSIGNALED(status) && (!stopping || WTERMSIG(status) == SIGKILL))
+		say("ERROR", "Worker (pid:%d) was sent SIG%s!", (int)s->pid,
+		    sigabbrev_np(WTERMSIG(status)));
+	else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+		say("ERROR", "Worker (pid:%d) exited with code %d", (int)s->pid,
+		    WEXITSTATUS(status));
+	else if (!stopping)
+		say("INFO", "Worker (pid:%d) exited", (int)s->pid);
+	/* one that lived less than a second waits a second: no tight loop */
+	s->restart_at = now() - s->born < 1 ? now() + 1 : now();
+	s->pid = 0;
+}
+
+/* gunicorn's murder_workers: silent for longer than the timeout, killed. */
+static void check_heartbeat(struct slot *s, double timeout)
+{
+	if (s->pid > 0 && now_ms() - atomic_load(&s->beat_ms) > timeout * 1000) {
+		say("CRITICAL", "WORKER TIMEOUT (pid:%d)", (int)s->pid);
+		kill(s->pid, SIGKILL);
+		atomic_store(&s->beat_ms, now_ms());	/* once, until reaped */
+	}
+}
+
+static void signal_all(int sig)
+{
+	for (int i = 0; i < nslots; i++)
+		if (slots[i].pid > 0)
+			kill(slots[i].pid, sig);
+}
+
+static int live_workers(void)
+{
+	int n = 0;
+	for (int i = 0; i < nslots; i++)
+		n += slots[i].pid > 0;
+	return n;
+}
+
+static struct timespec timespec_of(double seconds)
+{
+	long long ns = (long long)(seconds * 1e9);
+	return (struct timespec){ (time_t)(ns / 1000000000), (long)(ns % 1000000000) };
+}
+
+int arbiter_run(int workers, double timeout, double grace, int listen_fd,
+		server_worker *worker, http_handler *handler,
+		void (*on_abort)(void))
+{
+	nslots = workers;
+	slots = mmap(NULL, sizeof *slots * (size_t)workers, PROT_READ | PROT_WRITE,
+		     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (slots == MAP_FAILED) {
+		perror("arbiter: mmap");
+		return 1;
+	}
+	sigset_t watched, old;
+	sigemptyset(&watched);
+	sigaddset(&watched, SIGTERM);
+	sigaddset(&watched, SIGINT);
+	sigaddset(&watched, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &watched, &old);
+	signal(SIGPIPE, SIG_IGN);
+
+	int started = 0;
+	for (int i = 0; i < workers; i++)
+		started += spawn(&slots[i], timeout, listen_fd, worker, handler);
+	int stop = 0;		/* the signal that stops the lab, once one came */
+	bool aborted = false, killed = false;
+	double stop_at = 0;
+	while (started > 0) {
+		double tick = stop ? 0.02 : timeout / 4 < 0.5 ? timeout / 4 : 0.5;
+		struct timespec ts = timespec_of(tick);
+		int sig = sigtimedwait(&watched, NULL, &ts);
+		if ((sig == SIGTERM && !stop) || sig == SIGINT) {
+			signal_all(sig);	/* all of them stop as one */
+			if (!stop)
+				stop_at = now();
+			stop = sig;
+		}
+		for (int i = 0; i < nslots; i++)
+			reap(&slots[i], stop != 0);
+		if (stop) {
+			if (live_workers() == 0)
+				break;
+			if (!aborted && (stop == SIGINT || now() >= stop_at + grace)) {
+				aborted = true;		/* as a worker's abort hook would */
+				if (on_abort)
+					on_abort();
+			}
+			if (!killed && now() >= stop_at + grace + 5) {
+				killed = true;	/* the workers stop in time, or are made to */
+				signal_all(SIGKILL);
+			}
+			continue;
+		}
+		for (int i = 0; i < nslots; i++) {
+			check_heartbeat(&slots[i], timeout);
+			if (slots[i].pid == 0 && now() >= slots[i].restart_at)
+				spawn(&slots[i], timeout, listen_fd, worker, handler);
+		}
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	munmap(slots, sizeof *slots * (size_t)workers);
+	return started > 0 ? 0 : 1;
+}
