@@ -25,6 +25,9 @@
 #   LAB-cC.csv        labload --csv of one level: one row per request
 #   LAB-cC.txt        labload's summary of that level
 #   LAB.log           the lab's own stdout and stderr
+#   workers.csv/.txt  lab 1 with -w and --threads, lab 4 with -w 2
+#                     (tools/bench-workers.sh says what each column is)
+#   upstream.txt      the simulator's capacity (tools/bench-upstream.sh)
 #   scale.csv         name,figure,goal,way: what one request adds to S or M
 #                     (lab1, lab4: --fresh, one after another), lab 4 with
 #                     256 kept in flight (throughput, CPU a request), and
@@ -45,7 +48,7 @@ cd "$(dirname "$0")/.."
 SYNC_LEVELS="1 2 4 8 16"
 EVENTED_LEVELS="1 2 4 8 16 64 256 1000"
 
-for prog in lab1 lab2 lab3 lab4 labload upstream; do
+for prog in lab1 lab2 lab3 lab4 labload upstream simload; do
 	if [ ! -x "./$prog" ]; then
 		echo "bench: ./$prog is missing; run make first" >&2
 		exit 1
@@ -213,6 +216,13 @@ done
 merge_summary
 scale_rows
 scale_table
+
+# gunicorn's other answer (-w, --threads) on the same labs, and the
+# simulator's own capacity: it must never be what limits a lab.
+echo
+sh tools/bench-workers.sh
+echo
+sh tools/bench-upstream.sh | tee "$OUT/upstream.txt"
 
 # ---- the charts ----
 

@@ -168,6 +168,44 @@ database() {
 	}' "$CSV"
 }
 
-{ tables en; database en; scale en; } > notes/results.md
-{ tables zh; database zh; scale zh; } > notes/zh-CN/results.md
+# workers LANG: lab 1 with more processes or threads, lab 4 with two
+# evented workers (tools/bench-workers.sh's workers.csv), and the
+# simulator's capacity (tools/bench-upstream.sh's upstream.txt).
+workers() {
+	if [ -s "$DIR/workers.csv" ]; then
+		awk -F, -v lang="$1" '
+		function t(en, zh) { return lang == "zh" ? zh : en }
+		NR == 1 {
+			print ""
+			print t("## More workers, or threads: gunicorn\x27s other answer", "## 更多 worker 或线程：gunicorn 的另一种答案")
+			print ""
+			print t("C requests at once; the model: the k-th ends near ceil(k/W) S with W workers or threads, M for lab 4. Memory and CPU are summed over every process of the lab (the simulator excluded); PSS per request held is what one concurrent request costs in each model.",
+				"同时发出 C 个请求；模型：W 个 worker 或线程时第 k 个约在 ceil(k/W)·S 结束，lab 4 为 M。内存与 CPU 为实验所有进程之和（不含模拟上游）；每个在途请求的 PSS 即每种模型中一个并发请求的代价。")
+			print ""
+			print t("| lab | options | C | slowest (model) | req/s (model) | CPU ms a request | peak PSS, MB | PSS a request held, KB |",
+				"| 实验 | 选项 | C | 最慢（模型） | 每秒请求（模型） | 每请求 CPU 毫秒 | 峰值 PSS (MB) | 每在途请求 PSS (KB) |")
+			print "|---|---|---|---|---|---|---|---|"
+			next
+		}
+		{
+			printf "| %s | %s | %d | %.3f s (%.3f) | %.2f (%.2f) | %.2f | %.1f | %.0f |\n",
+			       $1, ($2 == "" ? "–" : "`" $2 "`"), $3, $4, $5, $6, $7, $9, $11 / 1024, $12
+		}' "$DIR/workers.csv"
+	fi
+	if [ -s "$DIR/upstream.txt" ]; then
+		echo
+		if [ "$1" = zh ]; then
+			echo "## 模拟上游的容量"
+		else
+			echo "## The simulator's capacity"
+		fi
+		echo
+		echo '```'
+		cat "$DIR/upstream.txt"
+		echo '```'
+	fi
+}
+
+{ tables en; database en; workers en; scale en; } > notes/results.md
+{ tables zh; database zh; workers zh; scale zh; } > notes/zh-CN/results.md
 echo "results-md: wrote notes/results.md, notes/zh-CN/results.md and notes/img/"
