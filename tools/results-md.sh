@@ -131,12 +131,13 @@ scale() {
 		print ""
 		print t("## At scale: each figure beside its goal", "## 大规模：每项实测与目标对照")
 		print ""
-		print t("One request is measured alone, on a new connection each time; \"kept in flight\" keeps 256 requests going until 2,560 have ended; the rest are read off the levels above.",
-			"单个请求单独测量，每次新建连接；“持续在途”保持 256 个请求在途，直到 2,560 个完成；其余取自上表各并发级别。")
+		print t("One request is measured alone, on a new connection each time; \"kept in flight\" keeps 256 requests going until 2,560 have ended; the rest are read off the levels above. lab4-fresh is lab 4 started with --fresh-connections: a new upstream connection for every download, as the note\x27s requests.get() opened.",
+			"单个请求单独测量，每次新建连接；“持续在途”保持 256 个请求在途，直到 2,560 个完成；其余取自上表各并发级别。lab4-fresh 是以 --fresh-connections 启动的 lab 4：每次下载都新建上游连接，与原笔记中 requests.get() 的做法相同。")
 		print ""
 		print t("| measure | measured | goal | |", "| 指标 | 实测 | 目标 | |")
 		print "|---|---|---|---|"
 	}
+	$4 == "info" { printf "| %s | %s | – | %s |\n", $1, $2, t("for comparison", "对照") ; next }
 	{
 		met = ($4 == "max") ? ($2 + 0 <= $3 + 0) : ($2 + 0 >= $3 + 0)
 		verdict = met ? t("met", "达到") : sprintf(t("missed by %.2f", "差 %.2f"), $2 - $3)
