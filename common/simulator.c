@@ -5,8 +5,16 @@
  * request or writing an answer (the request timeout), waiting out a
  * request's delay, or lingering after a refusal.  Every entry of a queue
  * was given the same time, so entries join at the tail in deadline order
- * and one ev_timer, set for the head, serves the whole queue: a timer per
+ * and one timer, set for the head, serves the whole queue: a timer per
  * distinct delay, never one per request.
+ *
+ * The note's profile delays get a timerfd as their timer, the others an
+ * ev_timer.  libev hands its timeouts to epoll in whole milliseconds,
+ * rounded up, so an ev_timer fires up to a millisecond late; lab 1 makes
+ * ten downloads one after another, and ten such late answers would add
+ * several milliseconds to S that no lab spent.  A timerfd wakes the loop
+ * at the nanosecond asked for.  The few profile queues are worth an fd
+ * each; /delay/<ms>, the request timeout and lingering are not.
  */
 #include <errno.h>
 #include <ev.h>
@@ -20,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "http.h"
@@ -63,7 +72,10 @@ struct client {
 
 struct queue {
 	double delay;
-	ev_timer timer;
+	ev_timer timer;			/* the timer, unless tfd >= 0 */
+	int tfd;			/* a timerfd, for a precise queue */
+	ev_io alarm;			/* watches tfd */
+	bool armed;
 	struct client *head, *tail;
 	void (*expire)(struct client *c);	/* what a passed deadline means */
 	struct queue *next;		/* in its bucket */
@@ -97,8 +109,30 @@ static double delay_path(const char *path)
 
 /* ---- queues: one timer for all the connections given the same time ---- */
 
+/* Set the timerfd for an absolute time on now()'s clock (CLOCK_MONOTONIC);
+ * a time already past fires at once (a zero time would disarm it). */
+static void alarm_at(int tfd, double when)
+{
+	struct itimerspec its = { 0 };
+	if (when > 0) {
+		its.it_value.tv_sec = (time_t)when;
+		its.it_value.tv_nsec = (long)((when - (double)its.it_value.tv_sec) * 1e9);
+	}
+	if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
+		its.it_value.tv_nsec = 1;
+	timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
 static void arm(struct queue *q)
 {
+	q->armed = q->head != NULL;
+	if (q->tfd >= 0) {
+		if (q->armed)
+			alarm_at(q->tfd, q->head->deadline);
+		else
+			timerfd_settime(q->tfd, 0, &(struct itimerspec){ 0 }, NULL);
+		return;
+	}
 	ev_timer_stop(loop, &q->timer);
 	if (!q->head)
 		return;
@@ -138,16 +172,14 @@ static void enqueue(struct client *c, struct queue *q)
 	else
 		q->head = c;
 	q->tail = c;
-	if (!ev_is_active(&q->timer))
+	if (!q->armed)
 		arm(q);
 }
 
 /* Every connection due by now leaves the queue for its expire(). */
-static void on_queue_timer(struct ev_loop *l, ev_timer *w, int revents)
+static void expire_due(struct queue *q)
 {
-	struct queue *q = (struct queue *)((char *)w - offsetof(struct queue, timer));
 	double t = now();
-	(void)l, (void)revents;
 	while (q->head && q->head->deadline <= t) {
 		struct client *c = q->head;
 		unlink_client(c);
@@ -156,14 +188,51 @@ static void on_queue_timer(struct ev_loop *l, ev_timer *w, int revents)
 	arm(q);
 }
 
-static void init_queue(struct queue *q, double delay, void (*expire)(struct client *))
+static void on_queue_timer(struct ev_loop *l, ev_timer *w, int revents)
+{
+	(void)l, (void)revents;
+	expire_due((struct queue *)((char *)w - offsetof(struct queue, timer)));
+}
+
+static void on_queue_alarm(struct ev_loop *l, ev_io *w, int revents)
+{
+	struct queue *q = (struct queue *)((char *)w - offsetof(struct queue, alarm));
+	uint64_t expirations;
+	(void)l, (void)revents;
+	if (read(q->tfd, &expirations, sizeof expirations) < 0 && errno != EAGAIN)
+		die("upstream: reading a timerfd: %s", strerror(errno));
+	expire_due(q);
+}
+
+/* precise: a timerfd rather than an ev_timer (see the top of the file). */
+static void init_queue(struct queue *q, double delay, void (*expire)(struct client *),
+		       bool precise)
 {
 	q->delay = delay;
 	q->expire = expire;
+	q->tfd = -1;
 	ev_timer_init(&q->timer, on_queue_timer, 0, 0);
+	if (!precise)
+		return;
+	q->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (q->tfd < 0)
+		die("upstream: timerfd_create: %s", strerror(errno));
+	ev_io_init(&q->alarm, on_queue_alarm, q->tfd, EV_READ);
+	ev_io_start(loop, &q->alarm);
 }
 
 static void answer_delayed(struct client *c);
+
+/* Is this one of the note's profile delays, as scaled? */
+static bool is_profile_delay(double delay)
+{
+	for (int i = 0; i < PROFILE_URLS; i++) {
+		double d = profile_url(i)->delay * scale - delay;
+		if (d < 1e-9 && d > -1e-9)
+			return true;
+	}
+	return false;
+}
 
 /* The queue of requests delayed by `delay` seconds, made on first use. */
 static struct queue *delay_queue(double delay)
@@ -174,7 +243,7 @@ static struct queue *delay_queue(double delay)
 		if ((long long)(q->delay * 1e6 + 0.5) == key)
 			return q;
 	struct queue *q = xcalloc(1, sizeof *q);
-	init_queue(q, delay, answer_delayed);
+	init_queue(q, delay, answer_delayed, is_profile_delay(delay));
 	q->next = *b;
 	*b = q;
 	return q;
@@ -582,9 +651,9 @@ void simulator_run(int listen_fd, double delay_scale)
 	loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV);
 	if (!loop)
 		die("upstream: no event loop");
-	init_queue(&timeouts, request_timeout, timed_out);
+	init_queue(&timeouts, request_timeout, timed_out, false);
 	init_queue(&lingering, HTTP_LINGER_SECONDS < request_timeout ?
-		   HTTP_LINGER_SECONDS : request_timeout, lingered);
+		   HTTP_LINGER_SECONDS : request_timeout, lingered, false);
 	ev_io_init(&accept_watcher, on_accept, listen_fd, EV_READ);
 	ev_io_start(loop, &accept_watcher);
 	ev_timer_init(&accept_retry, on_accept_retry, 0.1, 0);
