@@ -43,6 +43,7 @@ static void timeline_row(const struct fetch_result *r, const char *url,
 
 void app_log(const struct downloads *d, double elapsed)
 {
+	flockfile(stdout);	/* one request's lines together, even from threads */
 	printf("[");
 	for (int i = 0; i < d->n; i++)
 		printf(i ? ", %ld" : "%ld", d->r[i].status);
@@ -52,6 +53,7 @@ void app_log(const struct downloads *d, double elapsed)
 		timeline_row(&d->r[i], app_url(i), d->start, span);
 	printf("  %-*s 0s%*.3fs\n", LABEL, "", BAR - 2, elapsed);
 	fflush(stdout);
+	funlockfile(stdout);
 }
 
 static bool failed(const struct fetch_result *r)

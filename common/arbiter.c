@@ -211,6 +211,11 @@ int arbiter_run(int workers, double timeout, double grace, int listen_fd,
 				spawn(&slots[i], timeout, listen_fd, worker, handler);
 		}
 	}
+	/* SIGTERM and SIGINT stay blocked: the lab is about to stop its
+	 * simulator and exit, and a second stop signal, handled by no one now,
+	 * must not kill the master halfway through that. */
+	sigaddset(&old, SIGTERM);
+	sigaddset(&old, SIGINT);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	munmap(slots, sizeof *slots * (size_t)workers);
 	return started > 0 ? 0 : 1;

@@ -81,6 +81,7 @@ void queries_log(const struct queries *q, double elapsed)
 	int failed = 0;
 	for (int i = 0; i < q->n; i++)
 		failed += !q->r[i].ok;
+	flockfile(stdout);	/* one request's lines together, even from threads */
 	printf("[%d queries, %d failed] %.3fs\n", q->n, failed, elapsed);
 	double span = elapsed > 0 ? elapsed : 1e-6;
 	for (int i = 0; i < q->n; i++) {
@@ -98,6 +99,7 @@ void queries_log(const struct queries *q, double elapsed)
 	}
 	printf("  %-*s 0s%*.3fs\n", LABEL, "", BAR - 2, elapsed);
 	fflush(stdout);
+	funlockfile(stdout);
 }
 
 /* s as the contents of a JSON string. */

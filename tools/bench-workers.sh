@@ -59,6 +59,17 @@ mem_kb() {	# "RSS PSS" of every process given, summed, in kB
 		awk '$1 == "Rss:" { r += $2 } $1 == "Pss:" { p += $2 } END { print r + 0, p + 0 }'
 }
 
+# The lab of the row being measured: stopped (the master takes its workers
+# and its simulator with it) when the row ends, and when the script does,
+# however it ends -- set -e, Ctrl-C, or a signal.
+_pid=
+stop_row() {
+	[ -n "$_pid" ] || return 0
+	kill -TERM "$_pid" 2>/dev/null || true
+	wait "$_pid" 2>/dev/null || true
+	_pid=
+}
+
 # row NAME LAB OPTIONS C W: W serving one at a time each (0: fibers, M)
 row() {
 	_name=$1 _lab=$2 _opts=$3 _c=$4 _w=$5
@@ -72,7 +83,7 @@ row() {
 		[ -n "$_port" ] && break
 		sleep 0.1
 	done
-	[ -n "$_port" ] || { echo "bench-workers: $_lab did not start" >&2; kill "$_pid"; exit 1; }
+	[ -n "$_port" ] || { echo "bench-workers: $_lab did not start" >&2; exit 1; }
 	# wait for every worker, then measure from here
 	_want=$(echo "$_opts" | awk '{ for (i = 1; i < NF; i++) if ($i == "-w") print $(i + 1) }')
 	for _i in $(seq 50); do
@@ -100,8 +111,7 @@ row() {
 	# shellcheck disable=SC2086
 	_cpu1=$(cpu_ns $_pids)
 	_n=$(echo $_pids | wc -w)
-	kill -TERM "$_pid"
-	wait "$_pid" || true
+	stop_row
 	[ "$_status" -le 1 ] || { echo "bench-workers: labload failed" >&2; cat "$_log.txt" >&2; exit 1; }
 
 	_max=$(awk '$1 == "Slowest:" { print $2 }' "$_log.txt")
@@ -127,6 +137,9 @@ row() {
 C=${C:-16} BIG=${BIG:-64}
 echo "name,options,concurrency,max,model_max,rps,model_rps,cpu_s,cpu_ms_per_req,rss_kb,pss_kb,pss_kb_per_held,processes,scale" >"$CSV"
 {
+	trap stop_row EXIT
+	trap 'stop_row; exit 130' INT
+	trap 'stop_row; exit 143' TERM
 	echo "S = $S s, M = $M s (delay scale $SCALE); C requests at once"
 	printf '%-12s %-24s %5s %8s %8s %7s %7s %6s %7s %8s %8s %8s %3s\n' name options C \
 		max model req/s model cpu_s ms/req rss_kb pss_kb pss/held n
