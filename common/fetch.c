@@ -4,12 +4,12 @@
  * Blocking: curl_easy_perform() on one easy handle kept for the process,
  * so its connection to the upstream is reused from one fetch to the next.
  *
- * Cooperative: the calling fiber adds an easy handle to one multi handle
- * and suspends.  libcurl tells us which sockets and which timeout it cares
+ * Cooperative: the calling fiber adds an easy handle to a multi handle
+ * (one of a few shards, below) and suspends.  libcurl tells us which sockets and which timeout it cares
  * about (socket_cb, timer_cb); we mirror them as libev watchers on the hub.
  * When a watcher fires, curl_multi_socket_action() advances the transfers,
  * and finished ones put their fiber on the ready queue (check_done).  No
- * fiber ever runs inside a curl callback.  The multi handle keeps the
+ * fiber ever runs inside a curl callback.  Each multi handle keeps a
  * connection cache, so connections are reused here too.
  *
  * io_abort() (io.c) ends fetches too.  Blocking, libcurl notices it in the

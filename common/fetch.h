@@ -12,7 +12,7 @@
  *
  * Threads: a blocking fetch may run in any thread; each thread has its own
  * libcurl handle and so its own reused connections.  The cooperative side
- * (the multi handle on the hub) is per process and for the thread that
+ * (the multi handles on the hub) is per process and for the thread that
  * called io_patch().  curl_global_init() runs once per process.
  */
 #ifndef FETCH_H

@@ -40,7 +40,7 @@ enum {
 	MAX_AHEAD = 16384,	/* bytes kept after the request being answered */
 	QUEUE_BUCKETS = 1024,	/* delay queues, by delay */
 };
-static const double request_timeout = 5;	/* the labs' default --timeout */
+static const double request_timeout = 5;	/* the labs' default --request-timeout */
 static const double hang_seconds = 3600;	/* the client gives up first */
 
 enum state { READING, DELAYED, WRITING, LINGERING };

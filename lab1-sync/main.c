@@ -1,6 +1,6 @@
 /*
  * One lab: the note's Flask route (hello) and its gunicorn command line
- * (main).  The four labs share every other line of code; what this one
+ * (main).  The labs share every other line of code; what this one
  * changes from its neighbours is the download call in hello() and the
  * worker named in main().  See notes/ for what each choice does.
  */
