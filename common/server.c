@@ -12,10 +12,13 @@
  * SIGINT, and SIGALRM when the grace period is over, cut short what is in
  * flight: io_abort() (blocking waits end, every fetch fails),
  * fetch_abort() (the hub ends the cooperative ones), a SIGURG to every
- * other serving thread (so that its blocking wait sees the abort) and the
- * lab's abort hook (it kills the simulator).  All of it is
- * async-signal-safe, so it may run in the middle of anything, in any
- * thread.
+ * serving thread beside the main one (so that its blocking wait sees the
+ * abort) and the lab's abort hook (it kills the simulator).  All of it is
+ * async-signal-safe, so it may run in the middle of anything.  With
+ * --threads it runs in the main thread: the serving threads block the
+ * three signals (not SIGURG), and so do the threads they start.  So the
+ * list of threads it signals changes only in the thread it runs in, and
+ * never holds one already joined.
  *
  * After its accept loop a sync thread has nothing left: it served its
  * connection to the end.  The evented worker then lets its connections
@@ -25,6 +28,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -52,6 +56,7 @@ static double beat_every = -1;	/* seconds; negative: no heartbeat */
 static int stop_pipe[2] = { -1, -1 };	/* [1] written at a stop, never read */
 static pthread_t pool[MAX_THREADS];	/* sync threads beside the main one */
 static atomic_int npool;	/* how many of pool[] may be signalled */
+static sem_t pool_ended;	/* posted by each of them as it ends */
 
 void server_set_request_timeout(double seconds)
 {
@@ -106,16 +111,14 @@ static int set_grace_timer(double seconds)
 
 /* Make whatever is in flight fail now.  Async-signal-safe.  A blocking
  * wait ends when a signal interrupts it after io_abort(): the one in the
- * thread this handler runs in is interrupted already; the other serving
- * threads get SIGURG. */
+ * thread this handler runs in is interrupted already; the serving threads
+ * beside the main one, where it never runs, get SIGURG. */
 static void abort_in_flight(void)
 {
 	io_abort();
 	fetch_abort();
-	pthread_t self = pthread_self();
 	for (int i = 0; i < atomic_load(&npool); i++)
-		if (!pthread_equal(pool[i], self))
-			pthread_kill(pool[i], SIGURG);
+		pthread_kill(pool[i], SIGURG);
 	if (abort_hook)
 		abort_hook();
 }
@@ -151,6 +154,15 @@ static void on_wake(int sig)
 	(void)sig;
 }
 
+/* SIGTERM, SIGINT and SIGALRM: the signals on_signal handles. */
+static void stop_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGALRM);
+}
+
 /* Without SA_RESTART: io_wait decides itself whether a wait goes on.  The
  * stop signals are unblocked last: a worker process forked by the arbiter
  * starts with them blocked, and one that came meanwhile is handled now. */
@@ -159,10 +171,7 @@ static void catch_stop_signals(void)
 	if (stop_pipe[0] < 0 && pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
 		die("server: no pipe for stopping: %m");
 	struct sigaction sa = { .sa_handler = on_signal };
-	sigemptyset(&sa.sa_mask);
-	sigaddset(&sa.sa_mask, SIGTERM);
-	sigaddset(&sa.sa_mask, SIGINT);
-	sigaddset(&sa.sa_mask, SIGALRM);
+	stop_signals(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGALRM, &sa, NULL);
@@ -252,16 +261,26 @@ static void *pool_thread(void *arg)
 {
 	struct listener *l = arg;
 	serve_one_by_one(l->fd, l->handler, false);
+	sem_post(&pool_ended);
 	return NULL;
 }
 
 /* gunicorn's threaded worker: nthreads threads serve, one by one each;
- * the main thread only beats, and waits for the stop and for them.  They
- * are joined last first, each taken off what a handler may signal first. */
+ * the main thread only beats, and waits for the stop and for them.  The
+ * threads start with the stop signals blocked (they inherit the mask), so
+ * the handler runs in the main thread alone.  Until every thread has
+ * served its last connection, none is taken off what the handler signals:
+ * the end of the grace period must reach them all.  Then the list is
+ * emptied, in the thread the handler runs in, before any thread is
+ * joined: the handler never signals a thread that is gone. */
 static void serve_threaded(int listen_fd, http_handler *handler)
 {
 	static struct listener l;
 	l = (struct listener){ listen_fd, handler };
+	sigset_t stops, old;
+	stop_signals(&stops);
+	sem_init(&pool_ended, 0, 0);
+	pthread_sigmask(SIG_BLOCK, &stops, &old);
 	for (int i = 0; i < nthreads; i++) {
 		if (pthread_create(&pool[i], NULL, pool_thread, &l) != 0) {
 			fprintf(stderr, "server: %d threads of %d started\n", i, nthreads);
@@ -269,14 +288,18 @@ static void serve_threaded(int listen_fd, http_handler *handler)
 		}
 		atomic_store(&npool, i + 1);
 	}
-	if (atomic_load(&npool) == 0)
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	int n = atomic_load(&npool);
+	if (n == 0)
 		serve_one_by_one(listen_fd, handler, true);
 	while (wait_for_connection(-1, true))
 		;
-	for (int i = atomic_load(&npool) - 1; i >= 0; i--) {
-		atomic_store(&npool, i);
+	for (int i = 0; i < n; i++)
+		while (sem_wait(&pool_ended) != 0)	/* EINTR: a handler ran */
+			;
+	atomic_store(&npool, 0);
+	for (int i = 0; i < n; i++)
 		pthread_join(pool[i], NULL);
-	}
 }
 
 int serve_sync(int listen_fd, http_handler *handler)

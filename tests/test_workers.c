@@ -357,6 +357,43 @@ START_TEST(sigterm_lets_every_thread_finish)
 }
 END_TEST
 
+/* --threads 4 and four clients that each sent half a request: SIGTERM's
+ * grace period ends, and every thread's wait on its client must end with
+ * it -- not one of them only at --request-timeout, 20 s later. */
+START_TEST(sigterm_after_the_grace_does_not_wait_for_slow_clients)
+{
+	static const char *const args[] = { "-b", "127.0.0.1:0", "--threads", "4",
+					    "--request-timeout", "20", "--grace", "0.5",
+					    "--delay-scale", "0.02", NULL };
+	struct tl_proc p;
+	pid_t below[MAXPIDS];
+	tl_start(&p, "lab1", args);
+	int n = wait_descendants(p.pid, 2, below);	/* the keeper, the simulator */
+	int held = tl_fd_count(p.pid), fds[4];
+	for (int i = 0; i < 4; i++) {
+		fds[i] = tl_connect(p.port);
+		static const char half[] = "GET /hello HTTP/1.1\r\n";
+		ck_assert_int_eq(send(fds[i], half, sizeof half - 1, MSG_NOSIGNAL),
+				 (ssize_t)sizeof half - 1);
+	}
+	/* proof that the lab holds all four: four fds more */
+	ck_assert_msg(tl_wait_fds(p.pid, held + 4, 10), "lab1 holds %d fds, not %d",
+		      tl_fd_count(p.pid), held + 4);
+	int status;
+	double took;
+	bool exited = tl_signal(&p, SIGTERM, 30, &status, &took);
+	close(p.out);
+	close(p.err);
+	for (int i = 0; i < 4; i++)
+		close(fds[i]);
+	ck_assert_msg(exited && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "status 0x%x after SIGTERM", status);
+	/* the grace is 0.5 s; a thread left waiting would take the 20 s */
+	ck_assert_msg(took < 0.25 * 20, "SIGTERM took %.2fs to stop four threads", took);
+	expect_all_gone(below, n, 2);
+}
+END_TEST
+
 START_TEST(bad_counts_are_usage_errors)
 {
 	static const char *const cases[][3] = {
@@ -393,6 +430,7 @@ static Suite *workers_suite(void)
 	tcase_add_loop_test(procs, sigkill_of_the_master_leaves_no_process, 0, 2);
 	tcase_add_loop_test(procs, sigint_cuts_short_every_thread, 0, 2);
 	tcase_add_test(procs, sigterm_lets_every_thread_finish);
+	tcase_add_test(procs, sigterm_after_the_grace_does_not_wait_for_slow_clients);
 	tcase_add_test(procs, bad_counts_are_usage_errors);
 	suite_add_tcase(s, procs);
 	return s;
