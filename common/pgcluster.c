@@ -372,20 +372,22 @@ int pgcluster_start(char *conninfo, size_t len, char *err, size_t errlen)
 		close(ready[0]);
 		keep_cluster(ready[1], conninfo);
 	}
+	if (keeper < 0)		/* before the calls below can change errno */
+		snprintf(err, errlen, "fork: %s", strerror(errno));
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(ready[1]);
+	if (keeper < 0) {	/* nothing is in the directory yet */
+		keeper = 0;
+		close(ready[0]);
+		rmdir(dir);
+		return -1;
+	}
 	char file[sizeof dir + 16];
 	snprintf(file, sizeof file, "%s/keeper.pid", dir);
 	int kfd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (kfd >= 0) {		/* for reap_leftovers(), should the keeper be killed */
 		dprintf(kfd, "%d\n", (int)keeper);
 		close(kfd);
-	}
-	if (keeper < 0) {
-		snprintf(err, errlen, "fork: %s", strerror(errno));
-		close(ready[0]);
-		rmdir(dir);
-		return -1;
 	}
 	char line[512];
 	ssize_t n, got = 0;
