@@ -6,8 +6,9 @@
 #
 # One run is every suite whose checks measure time -- the test clocks, the
 # fiber and IO suites, the lab behaviour tests, the hostile clients, the
-# upstream faults, stopping, the workers and threads -- and the grader, in
-# that order (about three minutes on two cores).  The sanitizer, valgrind
+# upstream faults, stopping, the workers and threads, the database labs,
+# the simulator under a crowd -- and the grader, in that order (about four
+# minutes on two cores).  The sanitizer, valgrind
 # and fuzz stages are not timing checks and are left to `make test`.  LOAD
 # busy loops keep the cores occupied throughout, as on a shared grading
 # machine: a correct tree must still pass every run.
@@ -51,7 +52,7 @@ n=1
 while [ "$n" -le "$runs" ]; do
 	log=$dir/run-$n.log
 	ok=yes
-	for t in clocks fiber io labs hostile faults stop workers; do
+	for t in clocks fiber io labs hostile faults stop workers db upstream; do
 		echo "== test_$t" >>"$log"
 		LAB_BIN=$bin "$build/tests/test_$t" >>"$log" 2>&1 || ok=no
 	done
