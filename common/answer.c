@@ -61,20 +61,6 @@ static bool failed(const struct fetch_result *r)
 	return r->status == 0 || r->status >= 500;
 }
 
-/* Append s to the body as a JSON string's contents. */
-static void json_escape(struct http_response *res, const char *s)
-{
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			http_printf(res, "\\%c", ch);
-		else if (ch < 0x20)
-			http_printf(res, "\\u%04x", ch);
-		else
-			http_printf(res, "%c", ch);
-	}
-}
-
 /* Does the query string hold trace=1? */
 static bool wants_trace(const char *query)
 {
@@ -90,7 +76,7 @@ static void trace(struct http_response *res, const struct downloads *d)
 	for (int i = 0; i < d->n; i++) {
 		const struct fetch_result *r = &d->r[i];
 		http_printf(res, "%s{\"url\": \"", i ? ", " : "");
-		json_escape(res, app_url(i));
+		http_json_string(res, app_url(i));
 		http_printf(res, "\", \"status\": %ld, \"start\": %.6f, \"end\": %.6f}",
 			    r->status, r->start - d->start, r->end - d->start);
 	}
@@ -106,12 +92,12 @@ static void failures(struct http_response *res, const struct downloads *d, int n
 		if (!failed(r))
 			continue;
 		http_printf(res, " ");
-		json_escape(res, app_url(i));
+		http_json_string(res, app_url(i));
 		if (r->status) {
 			http_printf(res, " (HTTP %ld);", r->status);
 		} else {
 			http_printf(res, " (");
-			json_escape(res, r->error);
+			http_json_string(res, r->error);
 			http_printf(res, ");");
 		}
 	}

@@ -537,6 +537,19 @@ void http_printf(struct http_response *res, const char *fmt, ...)
 	}
 }
 
+void http_json_string(struct http_response *res, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			http_printf(res, "\\%c", ch);
+		else if (ch < 0x20)
+			http_printf(res, "\\u%04x", ch);
+		else
+			http_printf(res, "%c", ch);
+	}
+}
+
 void http_error(struct http_response *res, int status)
 {
 	res->status = status;

@@ -93,6 +93,10 @@ void http_reader_free(struct http_reader *r);
 void http_printf(struct http_response *res, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* Append s to the body as the contents of a JSON string: quotes and
+ * backslashes escaped, control characters as \u00XX. */
+void http_json_string(struct http_response *res, const char *s);
+
 /* Make res a short text/plain answer with the status's reason phrase. */
 void http_error(struct http_response *res, int status);
 

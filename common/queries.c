@@ -102,20 +102,6 @@ void queries_log(const struct queries *q, double elapsed)
 	funlockfile(stdout);
 }
 
-/* s as the contents of a JSON string. */
-static void json_escape(struct http_response *res, const char *s)
-{
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			http_printf(res, "\\%c", ch);
-		else if (ch < 0x20)
-			http_printf(res, "\\u%04x", ch);
-		else
-			http_printf(res, "%c", ch);
-	}
-}
-
 void queries_answer(struct http_response *res, const struct queries *q, double elapsed)
 {
 	int failed = 0;
@@ -133,7 +119,7 @@ void queries_answer(struct http_response *res, const struct queries *q, double e
 		res->status = 502;
 		http_printf(res, "{\"code\": 1, \"message\": \"%d of %d queries failed: ",
 			    failed, q->n);
-		json_escape(res, first);
+		http_json_string(res, first);
 		http_printf(res, "\"");
 	}
 	http_printf(res, ", \"data\": %.6f}", elapsed);

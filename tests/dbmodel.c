@@ -25,30 +25,6 @@ const char *dbmodel_db;
 #define Q(scale) (0.1 * (scale))
 #define S(scale) (10 * Q(scale))
 
-static void verdict(struct verdict *v, bool ok, double seconds, double bound,
-		    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static void verdict(struct verdict *v, bool ok, double seconds, double bound,
-		    const char *fmt, ...)
-{
-	va_list ap;
-	v->ok = ok;
-	v->seconds = seconds;
-	v->bound = bound;
-	va_start(ap, fmt);
-	vsnprintf(v->why, sizeof v->why, fmt, ap);
-	va_end(ap);
-}
-
-/* model.c's bound_of: base times the slowness, kept below 0.9 of `wrong`
- * (the least the mistaken lab can take), when there is one. */
-static double bound_of(struct verdict *v, double base, double wrong)
-{
-	double b = base * model_slowness();
-	v->base = base;
-	v->limit = wrong > 0 ? 0.9 * wrong : 0;
-	return v->limit > 0 && b > v->limit ? v->limit : b;
-}
-
 /* Start m's lab at this delay scale, on dbmodel_db if set, with one more
  * option and its value if given. */
 static void start(struct tl_proc *p, const struct lab_model *m, const char *scale,

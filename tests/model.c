@@ -36,10 +36,8 @@ double model_slowness(void)
 	return f >= 1 ? f : 1;
 }
 
-static void verdict(struct verdict *v, bool ok, double seconds, double bound,
-		    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static void verdict(struct verdict *v, bool ok, double seconds, double bound,
-		    const char *fmt, ...)
+void verdict(struct verdict *v, bool ok, double seconds, double bound,
+	     const char *fmt, ...)
 {
 	va_list ap;
 	v->ok = ok;
@@ -60,7 +58,7 @@ static void verdict(struct verdict *v, bool ok, double seconds, double bound,
  * however large WORKERLAB_SLOW is.  Both are noted in the verdict, for
  * make grade-calibrate.
  */
-static double bound_of(struct verdict *v, double base, double wrong)
+double bound_of(struct verdict *v, double base, double wrong)
 {
 	double b = base * model_slowness();
 	v->base = base;

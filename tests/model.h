@@ -49,6 +49,15 @@ struct verdict {
  * least 1.  Every upper bound and timeout above is multiplied by it. */
 double model_slowness(void);
 
+/* Fill v: passed or not, the figure, its bound, and why (printf-style). */
+void verdict(struct verdict *v, bool ok, double seconds, double bound,
+	     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* The bound a check holds its figure to: base (seconds at WORKERLAB_SLOW=1)
+ * times the slowness, but below 0.9 of `wrong`, the least the mistaken lab
+ * can take (0: none); notes both in v, for make grade-calibrate. */
+double bound_of(struct verdict *v, double base, double wrong);
+
 /* The check functions; each starts the lab from $LAB_BIN and stops it. */
 void check_answers_json(const struct lab_model *m, struct verdict *v);
 void check_one_request(const struct lab_model *m, struct verdict *v);
