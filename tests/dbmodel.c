@@ -44,20 +44,6 @@ static void start(struct tl_proc *p, const struct lab_model *m, const char *scal
 	tl_start(p, m->bin, args);
 }
 
-/* A GET sent on a connection of its own, for reading later. */
-static int send_get(int port, const char *path)
-{
-	int fd = tl_connect(port);
-	char req[256];
-	int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-			 "Connection: close\r\n\r\n", path);
-	if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 void check_db_answers_json(const struct lab_model *m, struct verdict *v)
 {
 	static const char prefix[] = "{\"code\": 0, \"message\": \"success\", \"data\": ";
@@ -144,7 +130,7 @@ void check_db_hello_meanwhile(const struct lab_model *m, struct verdict *v)
 	start(&p, m, "0.5", NULL, NULL);
 	int fds = tl_fd_count(p.pid);
 	double t0 = now();
-	int fd = send_get(p.port, "/db");
+	int fd = model_send_get(p.port, "/db");
 	bool started = tl_wait_fds(p.pid, fds + 2, 10 * model_slowness());
 	double t1 = now();
 	if (started)
@@ -225,7 +211,7 @@ void check_db_clean_shutdown(const struct lab_model *m, struct verdict *v)
 	if (f)
 		fclose(f);
 	int fds = tl_fd_count(p.pid);
-	int a = send_get(p.port, "/db");
+	int a = model_send_get(p.port, "/db");
 	/* accepted: its request has come, so it is answered through the stop */
 	tl_wait_fds(p.pid, fds + 1, 10 * model_slowness());
 	bool exited = tl_terminate(&p, 2 * bound, &status, &took);

@@ -167,8 +167,7 @@ void check_four_at_once(const struct lab_model *m, struct verdict *v)
 	verdict(v, true, e[3], bound, "%s", "");
 }
 
-/* Connect to port and send a GET for path; the socket, for reading later. */
-static int send_get(int port, const char *path)
+int model_send_get(int port, const char *path)
 {
 	int fd = tl_connect(port);
 	char req[256];
@@ -236,10 +235,10 @@ void check_overlap_while_stuck(const struct lab_model *m, struct verdict *v)
 					      : patience / model_slowness(), 0);
 	struct tl_proc p;
 	tl_start(&p, m->bin, args);
-	int a = send_get(p.port, "/hello");
+	int a = model_send_get(p.port, "/hello");
 	int held = take_request(upstream, 10 * model_slowness());
 	double start = now(), t = 0;	/* before B connects */
-	int b = held >= 0 ? send_get(p.port, "/hello") : -1;
+	int b = held >= 0 ? model_send_get(p.port, "/hello") : -1;
 	bool released = false, overlapped = false, answered = false;
 
 	while (b >= 0 && !answered && now() - start < patience) {
@@ -300,7 +299,7 @@ void check_clean_shutdown(const struct lab_model *m, struct verdict *v)
 
 	tl_start(&p, m->bin, scaled);
 	pid_t keeper = tl_child_of(p.pid), upstream = tl_child_of(keeper);
-	int a = send_get(p.port, "/hello");	/* a request in flight */
+	int a = model_send_get(p.port, "/hello");	/* a request in flight */
 	usleep(100000);
 	bool exited = tl_terminate(&p, 2 * bound, &status, &took);
 	if (a >= 0)
@@ -423,7 +422,7 @@ void check_worker_timeout(const struct lab_model *m, struct verdict *v)
 	struct tl_reply hung, next;
 	tl_start(&p, m->bin, args);
 	double start = now();
-	int fd = send_get(p.port, "/hello");
+	int fd = model_send_get(p.port, "/hello");
 	/* cut off after about a second, or still waiting after two */
 	tl_read_reply(fd, start, blocks ? 2 * bound : 2, &hung);
 	close(fd);

@@ -58,6 +58,10 @@ void verdict(struct verdict *v, bool ok, double seconds, double bound,
  * can take (0: none); notes both in v, for make grade-calibrate. */
 double bound_of(struct verdict *v, double base, double wrong);
 
+/* Connect to port and send a GET for path; the socket, for reading later
+ * (-1 if the request could not be sent). */
+int model_send_get(int port, const char *path);
+
 /* The check functions; each starts the lab from $LAB_BIN and stops it. */
 void check_answers_json(const struct lab_model *m, struct verdict *v);
 void check_one_request(const struct lab_model *m, struct verdict *v);
