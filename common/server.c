@@ -15,10 +15,10 @@
  * serving thread beside the main one (so that its blocking wait sees the
  * abort) and the lab's abort hook (it kills the simulator).  All of it is
  * async-signal-safe, so it may run in the middle of anything.  With
- * --threads it runs in the main thread: the serving threads block the
- * three signals (not SIGURG), and so do the threads they start.  So the
- * list of threads it signals changes only in the thread it runs in, and
- * never holds one already joined.
+ * --threads no thread catches the three signals: the main thread reads
+ * them from a signalfd and calls on_signal itself (serve_threaded), so
+ * the list of threads it signals changes only in the thread it runs in,
+ * and never holds one already joined.
  *
  * After its accept loop a sync thread has nothing left: it served its
  * connection to the end.  The evented worker then lets its connections
@@ -28,13 +28,13 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -56,7 +56,7 @@ static double beat_every = -1;	/* seconds; negative: no heartbeat */
 static int stop_pipe[2] = { -1, -1 };	/* [1] written at a stop, never read */
 static pthread_t pool[MAX_THREADS];	/* sync threads beside the main one */
 static atomic_int npool;	/* how many of pool[] may be signalled */
-static sem_t pool_ended;	/* posted by each of them as it ends */
+static int pool_ended[2];	/* a byte from each of them as it ends */
 
 void server_set_request_timeout(double seconds)
 {
@@ -261,26 +261,59 @@ static void *pool_thread(void *arg)
 {
 	struct listener *l = arg;
 	serve_one_by_one(l->fd, l->handler, false);
-	sem_post(&pool_ended);
+	ssize_t n = write(pool_ended[1], "", 1);	/* one byte: one thread done */
+	(void)n;
 	return NULL;
 }
 
+/* The main thread's part in the threaded worker: beat, take each stop
+ * signal from the signalfd and do what the handler would, and count the
+ * serving threads as they end (a byte each in pool_ended). */
+static void wait_for_threads(int sigfd, int n)
+{
+	struct pollfd p[2] = {
+		{ .fd = sigfd, .events = POLLIN },
+		{ .fd = pool_ended[0], .events = POLLIN },
+	};
+	int ms = beat_every > 0 ? (int)(beat_every * 1000) + 1 : -1;
+	while (n > 0) {
+		beat();
+		if (poll(p, 2, ms) <= 0)
+			continue;
+		struct signalfd_siginfo si;
+		while (read(sigfd, &si, sizeof si) == (ssize_t)sizeof si)
+			on_signal((int)si.ssi_signo);
+		char done[64];
+		for (ssize_t k; (k = read(pool_ended[0], done, sizeof done)) > 0; )
+			n -= (int)k;
+	}
+}
+
 /* gunicorn's threaded worker: nthreads threads serve, one by one each;
- * the main thread only beats, and waits for the stop and for them.  The
- * threads start with the stop signals blocked (they inherit the mask), so
- * the handler runs in the main thread alone.  Until every thread has
- * served its last connection, none is taken off what the handler signals:
- * the end of the grace period must reach them all.  Then the list is
- * emptied, in the thread the handler runs in, before any thread is
- * joined: the handler never signals a thread that is gone. */
-static void serve_threaded(int listen_fd, http_handler *handler)
+ * the main thread only beats, and waits for the stop and for them.
+ *
+ * Here the stop signals stay blocked in every thread (the serving threads
+ * inherit the mask, and so do the threads they start), and the main
+ * thread, which has nothing else to do, reads them from a signalfd and
+ * calls on_signal itself.  So no signal has to interrupt anything, the
+ * kernel's choice of a thread does not matter, and a stop cannot fall
+ * into a moment when no thread is listening for it.  (A catch-and-replay
+ * runtime such as ThreadSanitizer's, which holds a caught signal until
+ * the thread makes a call it watches, loses some that way.)  The list of
+ * threads on_signal wakes changes only in the main thread, where
+ * on_signal runs: it is emptied after every thread has ended and before
+ * any is joined.  How many threads served: none, and the main thread
+ * serves alone. */
+static int serve_threaded(int listen_fd, http_handler *handler)
 {
 	static struct listener l;
 	l = (struct listener){ listen_fd, handler };
-	sigset_t stops, old;
+	sigset_t stops;
 	stop_signals(&stops);
-	sem_init(&pool_ended, 0, 0);
-	pthread_sigmask(SIG_BLOCK, &stops, &old);
+	pthread_sigmask(SIG_BLOCK, &stops, NULL);
+	int sigfd = signalfd(-1, &stops, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sigfd < 0 || pipe2(pool_ended, O_CLOEXEC | O_NONBLOCK) != 0)
+		die("server: no signalfd or pipe for the threads: %m");
 	for (int i = 0; i < nthreads; i++) {
 		if (pthread_create(&pool[i], NULL, pool_thread, &l) != 0) {
 			fprintf(stderr, "server: %d threads of %d started\n", i, nthreads);
@@ -288,26 +321,22 @@ static void serve_threaded(int listen_fd, http_handler *handler)
 		}
 		atomic_store(&npool, i + 1);
 	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	int n = atomic_load(&npool);
-	if (n == 0)
-		serve_one_by_one(listen_fd, handler, true);
-	while (wait_for_connection(-1, true))
-		;
-	for (int i = 0; i < n; i++)
-		while (sem_wait(&pool_ended) != 0)	/* EINTR: a handler ran */
-			;
+	wait_for_threads(sigfd, n);
 	atomic_store(&npool, 0);
 	for (int i = 0; i < n; i++)
 		pthread_join(pool[i], NULL);
+	close(sigfd);
+	close(pool_ended[0]);
+	close(pool_ended[1]);
+	pthread_sigmask(SIG_UNBLOCK, &stops, NULL);	/* a late one: the handler */
+	return n;
 }
 
 int serve_sync(int listen_fd, http_handler *handler)
 {
 	catch_stop_signals();
-	if (nthreads > 1)
-		serve_threaded(listen_fd, handler);
-	else
+	if (nthreads <= 1 || serve_threaded(listen_fd, handler) == 0)
 		serve_one_by_one(listen_fd, handler, true);
 	stop_catching();
 	return 0;
