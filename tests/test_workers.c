@@ -278,9 +278,22 @@ START_TEST(sigint_cuts_short_every_thread)
 	 * checks for the abort often anyway, and would hide a thread that the
 	 * stop does not reach.  (The wait makes the test harder, not easier.) */
 	usleep(300000);
+	/* The time that matters is until the four answers, not until the
+	 * process is gone (its exit, and LeakSanitizer's scan under make
+	 * asan, come after). */
+	double start = now(), took = 0;
+	ck_assert_int_eq(kill(p.pid, SIGINT), 0);
+	for (int i = 0; i < 4; i++) {
+		struct tl_reply r;
+		tl_read_reply(fds[i], start, 5, &r);
+		ck_assert_int_eq(r.status, 502);
+		took = r.seconds > took ? r.seconds : took;
+		close(fds[i]);
+		close(fetches[i]);
+	}
 	int status;
-	double took;
-	bool exited = tl_signal(&p, SIGINT, 5, &status, &took);
+	double exit_took;
+	bool exited = tl_signal(&p, 0, 5, &status, &exit_took);
 	ck_assert_msg(exited && WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		      "status 0x%x", status);
 	/* A thread left in libcurl's wait would see the abort within 1 s.
@@ -292,14 +305,7 @@ START_TEST(sigint_cuts_short_every_thread)
 #else
 	double limit = 0.5;
 #endif
-	ck_assert_msg(took < limit, "SIGINT took %.3fs to stop four threads", took);
-	for (int i = 0; i < 4; i++) {
-		struct tl_reply r;
-		tl_read_reply(fds[i], now(), 2, &r);
-		ck_assert_int_eq(r.status, 502);
-		close(fds[i]);
-		close(fetches[i]);
-	}
+	ck_assert_msg(took < limit, "SIGINT took %.3fs to answer four threads' clients", took);
 	close(p.out);
 	close(p.err);
 	close(up);
