@@ -87,6 +87,7 @@ int dblab_main(int argc, char **argv, const char *name, server_worker *worker,
 		       "  --delay-scale F   scales the queries' 0.1 s as well\n");
 		return lab_main(argc, argv, name, "", worker, hello);	/* prints, exits */
 	}
+	lab_check_options(argc, argv);	/* before the cluster: a typo costs nothing */
 	if (o.conninfo) {
 		snprintf(conninfo, sizeof conninfo, "%s", o.conninfo);
 	} else if (pgcluster_start(conninfo, sizeof conninfo, err, sizeof err) != 0) {

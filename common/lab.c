@@ -169,6 +169,13 @@ static void parse(int argc, char **argv, struct options *o)
 	}
 }
 
+void lab_check_options(int argc, char **argv)
+{
+	struct options o;
+	parse(argc, argv, &o);
+	optind = 0;	/* GNU getopt: lab_main() parses afresh */
+}
+
 /* Open files: a client's connection, and in lab 4 ten downloads beside
  * it, each hold one.  A shell's usual soft limit of 1,024 would stop the
  * evented worker near 90 clients at once, long before it is busy, so the

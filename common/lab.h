@@ -25,4 +25,9 @@ void lab_route(const char *path, http_handler *handler);
 int lab_main(int argc, char **argv, const char *name, const char *style,
 	     server_worker *worker, http_handler *hello);
 
+/* Read the options as lab_main() will, and only that: a usage error exits
+ * 2 now.  For a lab that must start something first (the database labs'
+ * cluster), so that a typo costs nothing. */
+void lab_check_options(int argc, char **argv);
+
 #endif

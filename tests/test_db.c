@@ -336,6 +336,28 @@ START_TEST(help_names_the_database_options)
 }
 END_TEST
 
+/* A usage error is reported before the lab starts its cluster (it used to
+ * start one, and remove it, first): exit 2, naming the option, in a small
+ * part of the time that a mistake found after the start takes (--urls
+ * naming no file: lab_main() reads it once the cluster runs). */
+START_TEST(a_bad_option_is_a_usage_error)
+{
+	static const char *const bogus[] = { "--bogus", NULL };
+	static const char *const no_file[] = { "--urls", "/nonexistent/workerlab", NULL };
+	char err[1024];
+	double start = now();
+	ck_assert_int_eq(tl_run(db_labs[_i], bogus, err, sizeof err), 2);
+	double t_bogus = now() - start;
+	ck_assert_msg(strstr(err, "'--bogus'"), "%s", err);
+	start = now();
+	ck_assert_int_eq(tl_run(db_labs[_i], no_file, err, sizeof err), 2);
+	double t_started = now() - start;
+	ck_assert_msg(strstr(err, "--urls"), "%s", err);
+	ck_assert_msg(t_bogus < t_started / 4, "--bogus took %.3fs, and a mistake found "
+		      "after the cluster started %.3fs", t_bogus, t_started);
+}
+END_TEST
+
 static Suite *db_suite(void)
 {
 	Suite *su = suite_create("db");
@@ -355,6 +377,7 @@ static Suite *db_suite(void)
 	tcase_add_test(tc, sigterm_answers_queries_still_waiting_for_a_connection);
 	tcase_add_loop_test(tc, a_lab_without_db_runs_and_removes_its_own_cluster, 0, 2);
 	tcase_add_test(tc, help_names_the_database_options);
+	tcase_add_loop_test(tc, a_bad_option_is_a_usage_error, 0, 2);
 	suite_add_tcase(su, tc);
 	return su;
 }
