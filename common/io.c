@@ -101,11 +101,42 @@ static int hub_wait(int fd, int events, double timeout)
 	/* $end coop-wait; stub: return poll_wait(fd, events, timeout); */
 }
 
+/* The fibers in a cooperative wait, so that io_end_waits() can end them:
+ * each entry lives on its fiber's stack while it waits.  One hub per
+ * process when patched (io.h), so one list. */
+struct waiter {
+	fiber *f;
+	struct waiter *prev, *next;
+};
+static struct waiter *waiters;
+
+static int listed_hub_wait(int fd, int events, double timeout)
+{
+	struct waiter w = { .f = fiber_self(), .next = waiters };
+	if (waiters)
+		waiters->prev = &w;
+	waiters = &w;
+	int r = hub_wait(fd, events, timeout);
+	if (w.prev)
+		w.prev->next = w.next;
+	else
+		waiters = w.next;
+	if (w.next)
+		w.next->prev = w.prev;
+	return r;
+}
+
+void io_end_waits(void)
+{
+	for (struct waiter *w = waiters; w; w = w->next)
+		fiber_wake(w->f);
+}
+
 int io_wait(int fd, int events, double deadline)
 {
 	for (;;) {
 		double timeout = time_left(deadline);
-		int r = patched ? hub_wait(fd, events, timeout)
+		int r = patched ? listed_hub_wait(fd, events, timeout)
 				: poll_wait(fd, events, timeout);
 		if (r >= 0) {
 			if (r == 0)

@@ -401,14 +401,16 @@ static void wait_for_connections(double seconds)
  * waiting for a request sees the end of its input and closes; one whose
  * request has arrived goes on -- and let them end, until the grace period
  * is over (at once after SIGINT).  Then what is left is cut short: its
- * fetches have failed, and every wait it is in is ended here (a sleep, or
- * a write to a client that does not read); it gets 0.3 s to end. */
+ * fetches have failed, and every wait it is in is ended here (a sleep, a
+ * query on libpq's socket in a fiber of its own, or a write to a client
+ * that does not read); it gets 0.3 s to end. */
 static void finish_connections(void)
 {
 	for (struct connection *c = live; c; c = c->next)
 		shutdown(c->fd, SHUT_RD);
 	while (live && !io_aborted())
 		fiber_sleep(0.01);
+	io_end_waits();
 	for (struct connection *c = live; c; c = c->next)
 		fiber_wake(c->fiber);
 	wait_for_connections(0.3);

@@ -239,6 +239,39 @@ START_TEST(sigterm_answers_queries_still_waiting_for_a_connection)
 }
 END_TEST
 
+/* SIGTERM while ten spawned queries run longer than the grace period:
+ * when it is over they are cut short, and the request is answered that
+ * the server is stopping -- not dropped unanswered as the lab exits. */
+START_TEST(sigterm_cuts_short_queries_longer_than_the_grace)
+{
+	const char *args[] = { "-b", "127.0.0.1:0", "--db", conninfo, "--grace", "0.2",
+			       "--delay-scale", "20", NULL };	/* queries of 2 s */
+	struct tl_proc p;
+	struct tl_reply r;
+	tl_start(&p, "lab6", args);
+	double t0 = now();
+	int fd = tl_connect(p.port);
+	const char *get = "GET /db?spawn=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+	ck_assert_int_eq(write(fd, get, strlen(get)), (ssize_t)strlen(get));
+	bool in_flight = false;
+	for (double end = t0 + 10 * model_slowness(); !in_flight && now() < end; usleep(1000))
+		in_flight = request_taken(fd, p.port);
+	usleep(100000);		/* the queries are sent: they wait in the hub */
+	int status;
+	double took;
+	bool exited = tl_terminate(&p, 10, &status, &took);
+	tl_read_reply(fd, t0, 3, &r);
+	close(fd);
+	close(p.out);
+	close(p.err);
+	ck_assert_msg(in_flight, "lab6 never took the request");
+	ck_assert_msg(exited && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "lab6: status 0x%x", status);
+	ck_assert_msg(r.status == 502 && strstr(r.body, "the server is stopping"),
+		      "the request in flight: %d %s", r.status, r.body);
+}
+END_TEST
+
 /* ---- the embedded default: a cluster of the lab's own ---- */
 
 /* The postmaster's pid, from its pid file in dir. */
@@ -375,6 +408,7 @@ static Suite *db_suite(void)
 	tcase_add_loop_test(tc, a_refused_login_is_named_in_the_answer, 0, 2);
 	tcase_add_loop_test(tc, a_connection_dropped_mid_query_is_named_and_replaced, 0, 2);
 	tcase_add_test(tc, sigterm_answers_queries_still_waiting_for_a_connection);
+	tcase_add_test(tc, sigterm_cuts_short_queries_longer_than_the_grace);
 	tcase_add_loop_test(tc, a_lab_without_db_runs_and_removes_its_own_cluster, 0, 2);
 	tcase_add_test(tc, help_names_the_database_options);
 	tcase_add_loop_test(tc, a_bad_option_is_a_usage_error, 0, 2);
