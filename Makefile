@@ -24,8 +24,9 @@
 #   make grade-calibrate  for a grading machine: run each graded check RUNS
 #                   times (default 5); per check the worst figure, its bound
 #                   and the margin, and the WORKERLAB_SLOW to grade with
-#   make stress     the timing suites and the grader RUNS times (default 5)
-#                   with LOAD busy loops (default 2); "N passed, M failed"
+#   make stress     the timing suites, the grader and make tsan's suites RUNS
+#                   times (default 5) with LOAD busy loops (default 2); "N
+#                   passed, M failed"
 #   make bench      measure every lab at rising concurrency; tables, CSV and
 #                   plots in bench/results/full, then regenerate
 #                   notes/results.md, its zh-CN twin and notes/img from them
@@ -82,7 +83,7 @@ TESTLIB_O := $(BUILD)/tests/testlib.o $(BUILD)/tests/model.o $(BUILD)/tests/dbmo
 # their points, and the labs are still graded.
 GRADER_O := $(BUILD)/common/util.o $(BUILD)/common/listen.o $(BUILD)/common/profile.o
 
-.PHONY: all test check test-here test-browser demo asan tsan grade grade-selftest grade-calibrate \
+.PHONY: all test check test-here test-browser demo asan tsan tsan-build grade grade-selftest grade-calibrate \
 	stress fuzz valgrind bench bench-python bench-db notes-check deps clean handout gradescope \
 	handout-selftest
 .SECONDARY:
@@ -221,8 +222,8 @@ LOAD ?= 2
 grade-calibrate: $(PROGRAMS) $(BUILD)/tests/grade
 	@CALIBRATE=$(RUNS) LAB="$(LAB)" LAB_BIN=$(BIN) $(BUILD)/tests/grade
 
-stress: $(PROGRAMS) $(TEST_BIN) $(BUILD)/tests/grade
-	@sh tools/stress.sh $(RUNS) $(LOAD) $(BUILD) $(BIN)
+stress: $(PROGRAMS) $(TEST_BIN) $(BUILD)/tests/grade tsan-build
+	@sh tools/stress.sh $(RUNS) $(LOAD) $(BUILD) $(BIN) build/tsan
 
 # The same sources and suites built with AddressSanitizer and
 # UndefinedBehaviorSanitizer, in a folder of their own.  (The one place this
@@ -244,6 +245,11 @@ asan:
 # and no report is suppressed.
 TSAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
 TSAN_LOG := $(CURDIR)/build/tsan/report
+# tsan-build: the same, built and not run (make stress runs it each round).
+tsan-build:
+	$(MAKE) BUILD=build/tsan BIN=build/tsan CFLAGS="$(TSAN_FLAGS)" \
+		LDFLAGS="$(LDFLAGS) -fsanitize=thread" TESTS="io workers" \
+		all build/tsan/tests/test_io build/tsan/tests/test_workers
 tsan:
 	@rm -f $(TSAN_LOG).*
 	$(MAKE) BUILD=build/tsan BIN=build/tsan CFLAGS="$(TSAN_FLAGS)" \

@@ -2,21 +2,23 @@
 # stress.sh: run the timing-sensitive suites again and again on a busy
 # machine, and count the runs that failed (what `make stress` runs).
 #
-#   sh tools/stress.sh RUNS LOAD BUILD BIN
+#   sh tools/stress.sh RUNS LOAD BUILD BIN [TSAN_BUILD]
 #
 # One run is every suite whose checks measure time -- the test clocks, the
 # fiber and IO suites, the lab behaviour tests, the hostile clients, the
 # upstream faults, stopping, the workers and threads, the database labs,
-# the simulator under a crowd -- and the grader, in that order (about four
-# minutes on two cores).  The sanitizer, valgrind
-# and fuzz stages are not timing checks and are left to `make test`.  LOAD
-# busy loops keep the cores occupied throughout, as on a shared grading
-# machine: a correct tree must still pass every run.
+# the simulator under a crowd -- and the grader, in that order; then, with
+# TSAN_BUILD, make tsan's two suites from there (about four and a half
+# minutes on two cores): ThreadSanitizer handles signals its own way,
+# and how the threads stop is a race it can change.  The ASan, valgrind
+# and fuzz stages are not timing checks and are left to `make test`.
+# LOAD busy loops keep the cores occupied throughout, as on a shared
+# grading machine: a correct tree must still pass every run.
 #
 # Each run's output is kept in BUILD/stress/run-N.log.  The last line is
 # "N passed, M failed", then each check that failed and in how many runs.
 set -u
-runs=${1:-5} load=${2:-2} build=${3:-build} bin=${4:-.}
+runs=${1:-5} load=${2:-2} build=${3:-build} bin=${4:-.} tsan=${5:-}
 dir=$build/stress
 rm -rf "$dir"
 mkdir -p "$dir"
@@ -58,6 +60,17 @@ while [ "$n" -le "$runs" ]; do
 	done
 	echo "== grade" >>"$log"
 	LAB_BIN=$bin "$build/tests/grade" >>"$log" 2>&1 || ok=no
+	for t in ${tsan:+io workers}; do
+		echo "== tsan test_$t" >>"$log"
+		rm -f "$tsan"/report.*
+		LAB_BIN=$tsan TSAN_OPTIONS="log_path=$PWD/$tsan/report" \
+			"$tsan/tests/test_$t" >>"$log" 2>&1 || ok=no
+		if ls "$tsan"/report.* >/dev/null 2>&1; then
+			cat "$tsan"/report.* >>"$log"
+			echo "tsan/test_$t.c:0:F:tsan:reports:0: ThreadSanitizer reports" >>"$log"
+			ok=no
+		fi
+	done
 	failures "$log" >>"$dir/failures"
 	if [ $ok = yes ]; then
 		passed=$((passed + 1))
