@@ -235,12 +235,12 @@ double tl_stop(struct tl_proc *p)
 {
 	int status;
 	double took;
-	bool ok = tl_terminate(p, 2, &status, &took);
+	bool ok = tl_terminate(p, 5, &status, &took);
 	char err[2048] = "";
 	read_until(p->err, "\n==", 0.01, err, sizeof err);	/* a sanitizer's report */
 	close(p->out);
 	close(p->err);
-	ck_assert_msg(ok, "pid %d did not exit within 2 s of SIGTERM", (int)p->pid);
+	ck_assert_msg(ok, "pid %d did not exit within 5 s of SIGTERM", (int)p->pid);
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		      "pid %d ended with status 0x%x after SIGTERM; stderr: %s",
 		      (int)p->pid, status, err);
