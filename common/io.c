@@ -102,13 +102,13 @@ static int hub_wait(int fd, int events, double timeout)
 }
 
 /* The fibers in a cooperative wait, so that io_end_waits() can end them:
- * each entry lives on its fiber's stack while it waits.  One hub per
- * process when patched (io.h), so one list. */
+ * each entry lives on its fiber's stack while it waits.  Per thread, as
+ * the fibers are (fiber.h). */
 struct waiter {
 	fiber *f;
 	struct waiter *prev, *next;
 };
-static struct waiter *waiters;
+static _Thread_local struct waiter *waiters;
 
 static int listed_hub_wait(int fd, int events, double timeout)
 {

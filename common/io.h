@@ -75,10 +75,11 @@ void io_abort(void);
 /* Has io_abort() been called?  Async-signal-safe. */
 bool io_aborted(void);
 
-/* After io_abort(), in the hub: end every cooperative io_wait() under way
- * (EINTR), as the signal ends a blocking one.  The evented worker calls it
- * once it sees the abort, for the waits nobody else would wake -- a query
- * on libpq's socket (db.h), whose fiber no connection knows. */
+/* After io_abort(), from a fiber: end every cooperative io_wait() under
+ * way in this thread (EINTR), as the signal ends a blocking one.  The
+ * evented worker calls it once it sees the abort, for the waits nobody
+ * else would wake -- a query on libpq's socket (db.h), whose fiber no
+ * connection knows. */
 void io_end_waits(void);
 
 #endif

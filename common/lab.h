@@ -26,8 +26,11 @@ int lab_main(int argc, char **argv, const char *name, const char *style,
 	     server_worker *worker, http_handler *hello);
 
 /* Read the options as lab_main() will, and only that: a usage error exits
- * 2 now.  For a lab that must start something first (the database labs'
- * cluster), so that a typo costs nothing. */
+ * 2 now (--help prints and exits 0).  What an option names is checked
+ * later, by lab_main() (that the --urls file can be read, say).  For a lab
+ * that must start something first (the database labs' cluster), so that
+ * a typo costs nothing.  GNU getopt may reorder argv; lab_main() reads it
+ * the same. */
 void lab_check_options(int argc, char **argv);
 
 #endif

@@ -2,7 +2,8 @@
  * server.c: the sync and the evented worker, and how they stop.
  *
  * A stop reaches both workers the same way: one plain signal handler,
- * on_signal, for SIGTERM, SIGINT and SIGALRM.  It writes a byte into this
+ * on_signal, for SIGTERM, SIGINT and SIGALRM (with --threads the main
+ * thread calls it for each one it reads from a signalfd).  It writes a byte into this
  * process's stop pipe, which nobody ever drains: from then on the pipe is
  * readable, so every wait for the next connection ends -- a poll() of the
  * listening socket and the pipe in each sync thread, the watchman fiber's
@@ -22,7 +23,8 @@
  *
  * After its accept loop a sync thread has nothing left: it served its
  * connection to the end.  The evented worker then lets its connections
- * finish (finish_connections).  Both disarm the timer before returning.
+ * finish (finish_connections).  Both disarm the timer before returning;
+ * with --threads, before the stop signals are unblocked again.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -164,9 +166,11 @@ static void stop_signals(sigset_t *set)
 }
 
 /* Without SA_RESTART: io_wait decides itself whether a wait goes on.  The
- * stop signals are unblocked last: a worker process forked by the arbiter
- * starts with them blocked, and one that came meanwhile is handled now. */
-static void catch_stop_signals(void)
+ * stop signals are unblocked last, when `unblock`: a worker process forked
+ * by the arbiter starts with them blocked, and one that came meanwhile is
+ * handled now.  The threaded worker keeps them blocked, for its signalfd
+ * (serve_threaded). */
+static void catch_stop_signals(bool unblock)
 {
 	if (stop_pipe[0] < 0 && pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
 		die("server: no pipe for stopping: %m");
@@ -179,7 +183,8 @@ static void catch_stop_signals(void)
 	sigemptyset(&wake.sa_mask);
 	sigaction(SIGURG, &wake, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	sigprocmask(SIG_UNBLOCK, &sa.sa_mask, NULL);
+	if (unblock)
+		sigprocmask(SIG_UNBLOCK, &sa.sa_mask, NULL);
 }
 
 /* The worker is done: the grace period must not end later, while the lab
@@ -302,8 +307,8 @@ static void wait_for_threads(int sigfd, int n)
  * the thread makes a call it watches, loses some that way.)  The list of
  * threads on_signal wakes changes only in the main thread, where
  * on_signal runs: it is emptied after every thread has ended and before
- * any is joined.  How many threads served: none, and the main thread
- * serves alone. */
+ * any is joined.  Returns how many threads started; 0: the caller serves
+ * alone, the stop signals unblocked for the handler. */
 static int serve_threaded(int listen_fd, http_handler *handler)
 {
 	static struct listener l;
@@ -326,16 +331,23 @@ static int serve_threaded(int listen_fd, http_handler *handler)
 	atomic_store(&npool, 0);
 	for (int i = 0; i < n; i++)
 		pthread_join(pool[i], NULL);
+	if (n > 0) {	/* done: no grace timer may ring now, and a signal
+			 * after the last thread ended has nothing to stop */
+		set_grace_timer(0);
+		struct signalfd_siginfo late;
+		while (read(sigfd, &late, sizeof late) == (ssize_t)sizeof late)
+			;
+	}
 	close(sigfd);
 	close(pool_ended[0]);
 	close(pool_ended[1]);
-	pthread_sigmask(SIG_UNBLOCK, &stops, NULL);	/* a late one: the handler */
+	pthread_sigmask(SIG_UNBLOCK, &stops, NULL);
 	return n;
 }
 
 int serve_sync(int listen_fd, http_handler *handler)
 {
-	catch_stop_signals();
+	catch_stop_signals(nthreads <= 1);
 	if (nthreads <= 1 || serve_threaded(listen_fd, handler) == 0)
 		serve_one_by_one(listen_fd, handler, true);
 	stop_catching();
@@ -410,7 +422,8 @@ static void finish_connections(void)
 		shutdown(c->fd, SHUT_RD);
 	while (live && !io_aborted())
 		fiber_sleep(0.01);
-	io_end_waits();
+	if (io_aborted())
+		io_end_waits();
 	for (struct connection *c = live; c; c = c->next)
 		fiber_wake(c->fiber);
 	wait_for_connections(0.3);
@@ -438,7 +451,7 @@ static void watchman(void *main_fiber)
 int serve_evented(int listen_fd, http_handler *handler)
 {
 	io_patch();		/* gevent's monkey.patch_all() */
-	catch_stop_signals();
+	catch_stop_signals(true);
 	fiber *watch = fiber_spawn(watchman, fiber_self(), "watchman");
 	if (!watch)
 		die("server: no memory for the watchman fiber");

@@ -251,8 +251,8 @@ static int take_fetch(int up)
 }
 
 /* --threads 4 and four requests stuck on a silent upstream: SIGINT must
- * cut all four short at once, not only the one in the thread the signal
- * happened to reach (the others' blocking waits get SIGURG). */
+ * cut all four short at once -- every serving thread's blocking wait, each
+ * woken by its SIGURG -- not only when libcurl next looks. */
 START_TEST(sigint_cuts_short_every_thread)
 {
 	char err[256], urls[] = "/tmp/workerlab-urls-XXXXXX";
