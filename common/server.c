@@ -3,12 +3,12 @@
  *
  * A stop reaches both workers the same way: one plain signal handler,
  * on_signal, for SIGTERM, SIGINT and SIGALRM (with --threads the main
- * thread calls it for each one it reads from a signalfd).  It writes a byte into this
- * process's stop pipe, which nobody ever drains: from then on the pipe is
- * readable, so every wait for the next connection ends -- a poll() of the
- * listening socket and the pipe in each sync thread, the watchman fiber's
- * wait in the evented one -- even when the signal came just before that
- * wait began.  The listening socket itself is left alone: other worker
+ * thread calls it for each one it reads from a signalfd).  It writes a
+ * byte into this process's stop pipe, which nobody ever drains: from then
+ * on the pipe is readable, so every wait for the next connection ends --
+ * a poll() of the listening socket and the pipe in each sync thread, the
+ * watchman fiber's wait in the evented one -- even when the signal came
+ * just before that wait began.  The listening socket itself is left alone: other worker
  * processes may share it (arbiter.h).  SIGTERM arms the grace timer;
  * SIGINT, and SIGALRM when the grace period is over, cut short what is in
  * flight: io_abort() (blocking waits end, every fetch fails),
@@ -211,9 +211,9 @@ static bool accept_failed(void)
 /* ---- the sync worker ---- */
 
 /* Wait until the listening socket may have a connection for this thread,
- * or a stop has come (false).  The main thread beats meanwhile; a negative
- * listen_fd waits for the stop alone (poll() skips it).  Another process
- * or thread may take the connection first: accept() then says EAGAIN. */
+ * or a stop has come (false).  The main thread beats meanwhile.  Another
+ * process or thread may take the connection first: accept() then says
+ * EAGAIN. */
 static bool wait_for_connection(int listen_fd, bool beats)
 {
 	struct pollfd p[2] = {
