@@ -95,7 +95,7 @@ while [ "$n" -le "$runs" ]; do
 done
 stop_busy
 
-echo "stress: $runs runs of every timing suite and the grader, $load busy loops; logs in $dir"
+echo "stress: $runs runs of every timing suite and the grader${tsan:+ and the TSan suites}, $load busy loops; logs in $dir"
 # The last line: the count, then each check that failed and in how many runs.
 named=$(sort "$dir/failures" | uniq -c |
 	sed 's/^ *\([0-9]*\) \(.*\)/\2 (\1 runs)/' | paste -sd ';' - | sed 's/;/; /g')
