@@ -24,9 +24,9 @@
 #   make grade-calibrate  for a grading machine: run each graded check RUNS
 #                   times (default 5); per check the worst figure, its bound
 #                   and the margin, and the WORKERLAB_SLOW to grade with
-#   make stress     the timing suites, the grader and make tsan's suites RUNS
-#                   times (default 5) with LOAD busy loops (default 2); "N
-#                   passed, M failed"
+#   make stress     the timing suites, the grader, the ASan build's timing
+#                   suites and make tsan's suites RUNS times (default 5)
+#                   with LOAD busy loops (default 2); "N passed, M failed"
 #   make bench      measure every lab at rising concurrency; tables, CSV and
 #                   plots in bench/results/full, then regenerate
 #                   notes/results.md, its zh-CN twin and notes/img from them
@@ -42,7 +42,9 @@
 #   make test-browser  the classroom page (served by every lab at /) in
 #                   headless Chromium against running labs: what it draws
 #                   must be the model's shape (part of make test; BROWSER=no
-#                   skips it, and so does a machine without Chromium or node)
+#                   skips it; without Chromium, node or playwright-core it
+#                   fails, naming what make deps would install; NODE= picks
+#                   another node, 18 or later)
 #   make demo       lab1..lab4 on four consecutive free ports, and the URL of
 #                   the page that races them; Ctrl-C stops them all
 #   make notes-check  check the notes against the code as it is: quoted
@@ -83,7 +85,7 @@ TESTLIB_O := $(BUILD)/tests/testlib.o $(BUILD)/tests/model.o $(BUILD)/tests/dbmo
 # their points, and the labs are still graded.
 GRADER_O := $(BUILD)/common/util.o $(BUILD)/common/listen.o $(BUILD)/common/profile.o
 
-.PHONY: all test check test-here test-browser demo asan tsan tsan-build grade grade-selftest grade-calibrate \
+.PHONY: all test check test-here test-browser demo asan asan-build tsan tsan-build grade grade-selftest grade-calibrate \
 	stress fuzz valgrind bench bench-python bench-db notes-check deps clean handout gradescope \
 	handout-selftest
 .SECONDARY:
@@ -146,8 +148,9 @@ test check: $(PROGRAMS) $(TEST_BIN) $(BUILD)/tests/grade $(BUILD)/tests/valgrind
 SCALE ?= 0.5
 SHOT  ?= $(BUILD)/browser/page.png
 BROWSER ?= yes
+NODE ?= node
 test-browser: $(PROGRAMS) $(BUILD)/browser/lab3-on-sync
-	@BROWSER=$(BROWSER) SCALE=$(SCALE) sh tools/test-browser.sh $(BIN) \
+	@BROWSER=$(BROWSER) SCALE=$(SCALE) NODE=$(NODE) sh tools/test-browser.sh $(BIN) \
 		$(BUILD)/browser/lab3-on-sync $(SHOT)
 
 $(BUILD)/browser/lab3-on-sync.c: lab3-evented-blocking/main.c
@@ -222,8 +225,8 @@ LOAD ?= 2
 grade-calibrate: $(PROGRAMS) $(BUILD)/tests/grade
 	@CALIBRATE=$(RUNS) LAB="$(LAB)" LAB_BIN=$(BIN) $(BUILD)/tests/grade
 
-stress: $(PROGRAMS) $(TEST_BIN) $(BUILD)/tests/grade tsan-build
-	@sh tools/stress.sh $(RUNS) $(LOAD) $(BUILD) $(BIN) build/tsan
+stress: $(PROGRAMS) $(TEST_BIN) $(BUILD)/tests/grade asan-build tsan-build
+	@sh tools/stress.sh $(RUNS) $(LOAD) $(BUILD) $(BIN) build/asan build/tsan
 
 # The same sources and suites built with AddressSanitizer and
 # UndefinedBehaviorSanitizer, in a folder of their own.  (The one place this
@@ -232,9 +235,13 @@ stress: $(PROGRAMS) $(TEST_BIN) $(BUILD)/tests/grade tsan-build
 # for the int it becomes is a bug all the same.
 SANITIZE := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,float-cast-overflow \
 	    -fno-sanitize-recover=undefined,float-cast-overflow
+ASAN_MAKE = $(MAKE) BUILD=build/asan BIN=build/asan CFLAGS="$(SANITIZE)" \
+	LDFLAGS="$(LDFLAGS) -fsanitize=address,undefined,float-cast-overflow"
 asan:
-	$(MAKE) BUILD=build/asan BIN=build/asan CFLAGS="$(SANITIZE)" \
-		LDFLAGS="$(LDFLAGS) -fsanitize=address,undefined,float-cast-overflow" test-here
+	$(ASAN_MAKE) test-here
+# asan-build: the same, built and not run (make stress runs its timing suites).
+asan-build:
+	$(ASAN_MAKE) all $(TESTS:%=build/asan/tests/test_%)
 
 # ThreadSanitizer over what runs threads -- the labs with --threads, under
 # test_workers, and the fiber runtime and the IO switch that every thread

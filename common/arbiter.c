@@ -1,15 +1,18 @@
 /*
  * arbiter.c: fork the workers, watch them, replace them, pass signals on.
  *
- * The master blocks SIGTERM, SIGINT and SIGCHLD and takes them with
- * sigtimedwait(), a tick at a time: no handler, nothing async-signal-safe
- * to get right.  The heartbeats live in one shared mapping made before the
+ * The master blocks SIGTERM, SIGINT and SIGCHLD and reads them from a
+ * signalfd, a tick at a time: no handler, nothing async-signal-safe to get
+ * right, and the signals stay blocked all along, so /proc/PID/status shows
+ * (SigBlk) that the master is ready for them.  (sigtimedwait() would unblock
+ * them for as long as it waits.)  The heartbeats live in one shared mapping made before the
  * first fork, a slot per worker; a worker writes the now() of its last
  * beat into its slot, the master reads it (now() is CLOCK_MONOTONIC: one
  * clock for every process).  The master reaps only its workers, by pid,
  * so the simulator's keeper stays for upstream_stop() to reap.
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -17,6 +20,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,6 +38,7 @@ struct slot {
 static struct slot *slots;	/* shared with every worker */
 static int nslots;
 static atomic_llong *my_beat;	/* in a worker: its own slot's */
+static int sigfd = -1;		/* in the master: SIGTERM, SIGINT, SIGCHLD */
 
 static long long now_ms(void)
 {
@@ -71,6 +76,7 @@ static _Noreturn void be_worker(struct slot *s, pid_t master, double timeout,
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != master)	/* the master died before prctl */
 		_exit(0);
+	close(sigfd);		/* the master's; a worker catches its own */
 	my_beat = &s->beat_ms;
 	server_set_heartbeat(beat, timeout / 4 < 1 ? timeout / 4 : 1);
 	server_on_abort(NULL);
@@ -154,6 +160,18 @@ static struct timespec timespec_of(double seconds)
 	return (struct timespec){ (time_t)(ns / 1000000000), (long)(ns % 1000000000) };
 }
 
+/* The next watched signal, waiting up to `seconds` for one; 0: none came. */
+static int next_signal(double seconds)
+{
+	struct pollfd p = { .fd = sigfd, .events = POLLIN };
+	struct timespec ts = timespec_of(seconds);
+	struct signalfd_siginfo si;
+	if (ppoll(&p, 1, &ts, NULL) == 1 &&
+	    read(sigfd, &si, sizeof si) == (ssize_t)sizeof si)
+		return (int)si.ssi_signo;
+	return 0;
+}
+
 int arbiter_run(int workers, double timeout, double grace, int listen_fd,
 		server_worker *worker, http_handler *handler,
 		void (*on_abort)(void))
@@ -172,6 +190,13 @@ int arbiter_run(int workers, double timeout, double grace, int listen_fd,
 	sigaddset(&watched, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &watched, &old);
 	signal(SIGPIPE, SIG_IGN);
+	sigfd = signalfd(-1, &watched, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sigfd < 0) {
+		perror("arbiter: signalfd");
+		munmap(slots, sizeof *slots * (size_t)workers);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		return 1;
+	}
 
 	int started = 0;
 	for (int i = 0; i < workers; i++)
@@ -181,8 +206,7 @@ int arbiter_run(int workers, double timeout, double grace, int listen_fd,
 	double stop_at = 0;
 	while (started > 0) {
 		double tick = stop ? 0.02 : timeout / 4 < 0.5 ? timeout / 4 : 0.5;
-		struct timespec ts = timespec_of(tick);
-		int sig = sigtimedwait(&watched, NULL, &ts);
+		int sig = next_signal(tick);
 		if ((sig == SIGTERM && !stop) || sig == SIGINT) {
 			signal_all(sig);	/* all of them stop as one */
 			if (!stop)
@@ -217,6 +241,8 @@ int arbiter_run(int workers, double timeout, double grace, int listen_fd,
 	sigaddset(&old, SIGTERM);
 	sigaddset(&old, SIGINT);
 	sigprocmask(SIG_SETMASK, &old, NULL);
+	close(sigfd);
+	sigfd = -1;
 	munmap(slots, sizeof *slots * (size_t)workers);
 	return started > 0 ? 0 : 1;
 }

@@ -218,6 +218,16 @@ static const char *gunicorn_words(const struct options *o, server_worker *worker
 	return words;
 }
 
+/* The lab's first line, printed once it is ready: scripts and tests wait
+ * for it, and read the port from it. */
+static char banner[1024];
+
+static void print_banner(void)
+{
+	fputs(banner, stdout);
+	fflush(stdout);
+}
+
 int lab_main(int argc, char **argv, const char *name, const char *style,
 	     server_worker *worker, http_handler *hello)
 {
@@ -263,6 +273,9 @@ int lab_main(int argc, char **argv, const char *name, const char *style,
 		return 1;
 	}
 
+	/* From here on, a stop signal waits for the worker to take it. */
+	server_hold_stop_signals();
+
 	/* The URL to try: -b's host, or 127.0.0.1 when -b named every address. */
 	const char *host = o.bind;
 	int hostlen = (int)(strrchr(o.bind, ':') - o.bind);
@@ -270,17 +283,22 @@ int lab_main(int argc, char **argv, const char *name, const char *style,
 		host = "127.0.0.1";
 		hostlen = (int)strlen(host);
 	}
-	printf("%s: %s worker (%s), %s, %d URLs from %s; try: curl -s http://%.*s:%d/hello\n",
-	       name, worker == serve_sync ? "sync" : "evented",
-	       gunicorn_words(&o, worker), style,
-	       app_url_count(), o.urls ? o.urls : "the upstream simulator",
-	       hostlen, host, server_port(fd));
-	fflush(stdout);
+	snprintf(banner, sizeof banner,
+		 "%s: %s worker (%s), %s, %d URLs from %s; try: curl -s http://%.*s:%d/hello\n",
+		 name, worker == serve_sync ? "sync" : "evented",
+		 gunicorn_words(&o, worker), style,
+		 app_url_count(), o.urls ? o.urls : "the upstream simulator",
+		 hostlen, host, server_port(fd));
 
-	int status = o.workers
-		? arbiter_run(o.workers, o.timeout, o.grace, fd, worker, route,
-			      o.urls ? NULL : upstream_kill)
-		: worker(fd, route);
+	int status;
+	if (o.workers) {	/* the master: its signals are held, its workers to come */
+		print_banner();
+		status = arbiter_run(o.workers, o.timeout, o.grace, fd, worker, route,
+				     o.urls ? NULL : upstream_kill);
+	} else {		/* the banner once the worker is ready to accept */
+		server_on_ready(print_banner);
+		status = worker(fd, route);
+	}
 	upstream_stop();
 	close(fd);
 	return status;

@@ -86,6 +86,23 @@ void server_set_heartbeat(void (*beat)(void), double seconds)
 	beat_every = beat ? seconds : -1;
 }
 
+static void (*ready_hook)(void);
+
+void server_on_ready(void (*hook)(void))
+{
+	ready_hook = hook;
+}
+
+/* The worker is ready: run the hook, once (the stub of the evented worker
+ * in the handout serves with the sync one, which says so too). */
+static void ready(void)
+{
+	void (*hook)(void) = ready_hook;
+	ready_hook = NULL;
+	if (hook)
+		hook();
+}
+
 void server_on_abort(void (*hook)(void))
 {
 	abort_hook = hook;
@@ -165,9 +182,16 @@ static void stop_signals(sigset_t *set)
 	sigaddset(set, SIGALRM);
 }
 
+void server_hold_stop_signals(void)
+{
+	sigset_t stops;
+	stop_signals(&stops);
+	sigprocmask(SIG_BLOCK, &stops, NULL);
+}
+
 /* Without SA_RESTART: io_wait decides itself whether a wait goes on.  The
- * stop signals are unblocked last, when `unblock`: a worker process forked
- * by the arbiter starts with them blocked, and one that came meanwhile is
+ * stop signals are unblocked last, when `unblock`: the process starts with
+ * them blocked (server_hold_stop_signals), and one that came meanwhile is
  * handled now.  The threaded worker keeps them blocked, for its signalfd
  * (serve_threaded). */
 static void catch_stop_signals(bool unblock)
@@ -327,6 +351,8 @@ static int serve_threaded(int listen_fd, http_handler *handler)
 		atomic_store(&npool, i + 1);
 	}
 	int n = atomic_load(&npool);
+	if (n > 0)
+		ready();
 	wait_for_threads(sigfd, n);
 	atomic_store(&npool, 0);
 	for (int i = 0; i < n; i++)
@@ -348,8 +374,10 @@ static int serve_threaded(int listen_fd, http_handler *handler)
 int serve_sync(int listen_fd, http_handler *handler)
 {
 	catch_stop_signals(nthreads <= 1);
-	if (nthreads <= 1 || serve_threaded(listen_fd, handler) == 0)
+	if (nthreads <= 1 || serve_threaded(listen_fd, handler) == 0) {
+		ready();
 		serve_one_by_one(listen_fd, handler, true);
+	}
 	stop_catching();
 	return 0;
 }
@@ -455,6 +483,7 @@ int serve_evented(int listen_fd, http_handler *handler)
 	fiber *watch = fiber_spawn(watchman, fiber_self(), "watchman");
 	if (!watch)
 		die("server: no memory for the watchman fiber");
+	ready();
 	/* $begin evented-accept: until stopping, accept each connection and serve it in a fiber of its own (start_connection) */
 	while (!stopping) {
 		if (nlive >= max_connections) {

@@ -48,6 +48,18 @@ typedef int server_worker(int listen_fd, http_handler *handler);
 int serve_sync(int listen_fd, http_handler *handler);
 int serve_evented(int listen_fd, http_handler *handler);
 
+/* Hold SIGTERM, SIGINT and SIGALRM blocked until a worker (or the arbiter)
+ * takes them: one sent meanwhile waits for it instead of killing the
+ * process. */
+void server_hold_stop_signals(void);
+
+/* Run hook once, when the worker is about to accept its first connection:
+ * its stop signals caught, its pipes and event loop made, so nothing it
+ * opens from then on is not about a connection.  lab_main() prints its
+ * banner there: whoever has read the banner -- a script, a test -- may
+ * signal the lab, or count its open files, at once.  Default: none. */
+void server_on_ready(void (*hook)(void));
+
 /* Seconds a request may take to arrive and its answer to leave (default 5). */
 void server_set_request_timeout(double seconds);
 

@@ -55,6 +55,11 @@ int upstream_serve(int listen_fd, double delay_scale)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigset_t stops;		/* ./upstream holds them blocked until now */
+	sigemptyset(&stops);
+	sigaddset(&stops, SIGTERM);
+	sigaddset(&stops, SIGINT);
+	sigprocmask(SIG_UNBLOCK, &stops, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
 	/* A burst of connects must not overflow the backlog: as long as the

@@ -27,7 +27,9 @@
 
 enum { UPSTREAM_CAPACITY = 50000 };	/* connections held at once */
 
-/* Serve on listen_fd until SIGINT or SIGTERM, then exit with status 0. */
+/* Serve on listen_fd until SIGINT or SIGTERM, then exit with status 0.
+ * Either may be blocked when it is called (./upstream blocks them before
+ * its banner): it unblocks them once it catches them. */
 int upstream_serve(int listen_fd, double delay_scale);
 
 /* Start the simulator on a free 127.0.0.1 port, and return its port.  It

@@ -267,7 +267,7 @@ START_TEST(sigkill_of_a_lab_takes_its_upstream_along)
 	pid_t keeper = tl_child_of(p.pid), simulator = tl_child_of(keeper);
 	ck_assert_int_gt(keeper, 0);
 	ck_assert_int_gt(simulator, 0);
-	kill(p.pid, SIGKILL);
+	tl_kill(p.pid, SIGKILL);
 	ck_assert(tl_wait_gone(p.pid, 2));
 	ck_assert_msg(tl_wait_gone(keeper, 1.0), "the simulator's keeper outlived a "
 		      "SIGKILLed lab");
@@ -291,7 +291,7 @@ START_TEST(a_lab_restarts_a_simulator_that_dies)
 	tl_start(&p, lab, fast);
 	pid_t keeper = tl_child_of(p.pid), first = tl_child_of(keeper);
 	ck_assert_msg(keeper > 0 && first > 0, "no simulator under %s", lab);
-	kill(first, sig);
+	tl_kill(first, sig);	/* once it catches SIGTERM: not before */
 	double end = now() + 5;
 	while (kill(first, 0) == 0 && now() < end)	/* until it is reaped */
 		usleep(10000);

@@ -94,8 +94,8 @@ START_TEST(sigterm_lets_a_slow_client_finish_its_request_in_a_sync_lab)
 	send_text(fd, "GET /hello HTTP/1.1\r\n");
 	ck_assert_msg(tl_wait_fds(p.pid, fds + 1, 10), "%s never accepted", lab);
 	usleep(100000);			/* the lab now waits for the rest */
-	kill(p.pid, SIGTERM);
-	usleep(100000);
+	tl_kill(p.pid, SIGTERM);
+	ck_assert_msg(tl_wait_taken(p.pid, SIGTERM, 5), "%s never took its SIGTERM", lab);
 	send_text(fd, "Host: 127.0.0.1\r\nConnection: close\r\n\r\n");
 	tl_read_reply(fd, since, 5, &r);
 	close(fd);
@@ -151,7 +151,7 @@ static double sigterm_while_fetches_hang(const char *lab, const char *grace,
 	ck_assert_msg(poll(&pending, 1, 10000) == 1, "%s never fetched", lab);
 	usleep(100000);		/* the fetches are under way, and stuck */
 	double start = now();
-	kill(p.pid, SIGTERM);
+	tl_kill(p.pid, SIGTERM);
 	tl_read_reply(fd, since, 20, r);
 	close(fd);
 	expect_exit(&p, 20);

@@ -163,7 +163,7 @@ START_TEST(a_killed_worker_is_replaced)
 		    tl_child_of(keeper) != before[i])	/* a worker, not the simulator */
 			victim = before[i];
 	ck_assert_int_gt(victim, 0);
-	ck_assert_int_eq(kill(victim, SIGKILL), 0);
+	tl_kill(victim, SIGKILL);
 	ck_assert(tl_wait_gone(victim, 2));
 	bool replaced = false;
 	for (double end = now() + 5; !replaced && now() < end; usleep(10000)) {
@@ -282,7 +282,7 @@ START_TEST(sigint_cuts_short_every_thread)
 	 * process is gone (its exit, and LeakSanitizer's scan under make
 	 * asan, come after). */
 	double start = now(), took = 0;
-	ck_assert_int_eq(kill(p.pid, SIGINT), 0);
+	tl_kill(p.pid, SIGINT);
 	for (int i = 0; i < 4; i++) {
 		struct tl_reply r;
 		tl_read_reply(fds[i], start, 5, &r);
@@ -337,8 +337,9 @@ START_TEST(sigterm_lets_every_thread_finish)
 	}
 	for (int i = 0; i < 4; i++)
 		fetches[i] = take_fetch(up);
-	ck_assert_int_eq(kill(p.pid, SIGTERM), 0);
-	usleep(100000);		/* the signal has landed: now let the fetches end */
+	tl_kill(p.pid, SIGTERM);
+	ck_assert_msg(tl_wait_taken(p.pid, SIGTERM, 5), "lab1 never read its SIGTERM");
+	/* the lab is stopping: now let the fetches end */
 	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n"
 				 "Connection: close\r\n\r\nok\n";
 	for (int i = 0; i < 4; i++) {

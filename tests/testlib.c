@@ -217,11 +217,71 @@ bool tl_terminate(struct tl_proc *p, double seconds, int *status, double *took)
 	return tl_signal(p, SIGTERM, seconds, status, took);
 }
 
+/* The hex mask after `field` in /proc/PID/status (e.g. "SigCgt:"): does
+ * it hold sig?  False when the file or the field is not there. */
+static bool status_mask_has(pid_t pid, const char *field, int sig)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "r");
+	bool has = false;
+	while (f && fgets(line, sizeof line, f)) {
+		if (strncmp(line, field, strlen(field)) == 0) {
+			unsigned long long mask = strtoull(line + strlen(field), NULL, 16);
+			has = (mask >> (sig - 1)) & 1;
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	return has;
+}
+
+bool tl_ready_for(pid_t pid, int sig)
+{
+	if (sig == 0 || sig == SIGKILL || sig == SIGSTOP)
+		return true;	/* nothing in the target decides what these do */
+	return status_mask_has(pid, "SigCgt:", sig) || status_mask_has(pid, "SigBlk:", sig);
+}
+
+bool tl_wait_ready(pid_t pid, int sig, double seconds)
+{
+	double end = now() + seconds;
+	while (!tl_ready_for(pid, sig)) {
+		if (now() > end || tl_gone(pid))
+			return false;
+		usleep(2000);
+	}
+	return true;
+}
+
+void tl_kill(pid_t pid, int sig)
+{
+	bool ready = tl_wait_ready(pid, sig, 10);
+	ck_assert_msg(ready || !tl_gone(pid), "pid %d ended before it was sent signal %d",
+		      (int)pid, sig);
+	ck_assert_msg(ready, "pid %d neither caught nor blocked signal %d within 10 s: "
+		      "sending it would be a race", (int)pid, sig);
+	ck_assert_msg(kill(pid, sig) == 0, "kill(%d, %d): %s", (int)pid, sig, strerror(errno));
+}
+
+bool tl_wait_taken(pid_t pid, int sig, double seconds)
+{
+	double end = now() + seconds;
+	while (status_mask_has(pid, "ShdPnd:", sig) || status_mask_has(pid, "SigPnd:", sig)) {
+		if (now() > end)
+			return false;
+		usleep(2000);
+	}
+	return true;
+}
+
 bool tl_signal(struct tl_proc *p, int sig, double seconds, int *status, double *took)
 {
 	double start = now();
 	*status = 0;
-	kill(p->pid, sig);
+	if (sig != 0 && !tl_gone(p->pid))	/* one that died is reaped below */
+		tl_kill(p->pid, sig);
 	bool ok = wait_exit(p->pid, seconds, status);
 	*took = now() - start;
 	if (!ok) {

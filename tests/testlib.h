@@ -40,6 +40,34 @@ void tl_read_err(struct tl_proc *p, char *buf, size_t len);
 /* Run $LAB_BIN/prog to completion; its exit status, stderr in err. */
 int tl_run(const char *prog, const char *const args[], char *err, size_t errlen);
 
+/*
+ * Signals are sent only to a process that is ready for them.  Until a
+ * process has a handler for a signal (SigCgt in /proc/PID/status), or
+ * holds it blocked to take it later with sigtimedwait() or a signalfd
+ * (SigBlk), the signal's default action runs, and for the stop signals
+ * that is death: a test that signalled a process too early would see a
+ * kill where it looks for a clean stop, depending on who won the race.
+ * A fixed sleep proves nothing on a busy machine; this does.  (Blocked
+ * counts as ready because the kit never unblocks a stop signal it has no
+ * handler for.)  Every signal the suites send goes through tl_kill().
+ */
+
+/* Is pid ready for sig (always, for 0, SIGKILL and SIGSTOP)? */
+bool tl_ready_for(pid_t pid, int sig);
+
+/* Wait up to `seconds` until it is; false if it never was, or is gone. */
+bool tl_wait_ready(pid_t pid, int sig, double seconds);
+
+/* kill(pid, sig) once pid is ready for it; fails the test if it is not
+ * within 10 s, or if kill() fails. */
+void tl_kill(pid_t pid, int sig);
+
+/* Wait up to `seconds` until a signal sent to pid is no longer pending
+ * (ShdPnd and SigPnd): its handler has begun, or a signalfd has read it.
+ * Proof that the process knows it is stopping, where a test needs that
+ * before its next step.  Whether it did. */
+bool tl_wait_taken(pid_t pid, int sig, double seconds);
+
 /* SIGTERM, then SIGKILL after 5 s; reaps it.  Fails the test unless it
  * exited by itself with status 0; returns the seconds that took.  The 5 s
  * only guard against a hang (a lab's grace period is 0.5 s): a test that
@@ -50,7 +78,8 @@ double tl_stop(struct tl_proc *p);
  * Reaps it; true when it exited by itself.  Does not close its pipes. */
 bool tl_terminate(struct tl_proc *p, double seconds, int *status, double *took);
 
-/* The same with another signal. */
+/* The same with another signal (sent by tl_kill; 0 sends none, and only
+ * waits). */
 bool tl_signal(struct tl_proc *p, int sig, double seconds, int *status, double *took);
 
 /* A connected TCP socket to 127.0.0.1:port (fails the test otherwise). */

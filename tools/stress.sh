@@ -2,24 +2,27 @@
 # stress.sh: run the timing-sensitive suites again and again on a busy
 # machine, and count the runs that failed (what `make stress` runs).
 #
-#   sh tools/stress.sh RUNS LOAD BUILD BIN [TSAN_BUILD]
+#   sh tools/stress.sh RUNS LOAD BUILD BIN [ASAN_BUILD [TSAN_BUILD]]
 #
-# One run is every suite whose checks measure time -- the test clocks, the
-# fiber and IO suites, the lab behaviour tests, the hostile clients, the
-# upstream faults, stopping, the workers and threads, the database labs,
-# the simulator under a crowd -- and the grader, in that order; then, with
-# TSAN_BUILD, make tsan's two suites from there (about four and a half
-# minutes on two cores): ThreadSanitizer handles signals its own way,
-# and how the threads stop is a race it can change.  The ASan, valgrind
-# and fuzz stages are not timing checks and are left to `make test`.
-# LOAD busy loops keep the cores occupied, as on a shared grading
-# machine, except during the TSan suites: a correct tree must still pass
-# every run.
+# One run is what make test runs whose checks measure time or race a
+# signal, in the order make test runs them: every such suite as built --
+# the test clocks, the fiber and IO suites, the lab behaviour tests, the
+# hostile clients, the upstream faults, stopping, the workers and threads,
+# the database labs, the simulator under a crowd -- and the grader; then,
+# with ASAN_BUILD, the same timing suites built with AddressSanitizer
+# (labs, stop, faults, workers, db), whose slower start widens every race;
+# then, with TSAN_BUILD, make tsan's two suites: ThreadSanitizer handles
+# signals its own way, and how the threads stop is a race it can change.
+# The valgrind and fuzz stages are not timing checks and are left to
+# `make test`.  LOAD busy loops keep the cores occupied, as on a shared
+# grading machine, except during the TSan suites: a correct tree must
+# still pass every run.  Checks from the ASan and TSan builds are named
+# "asan ..." and "tsan ..." in the failures.
 #
 # Each run's output is kept in BUILD/stress/run-N.log.  The last line is
 # "N passed, M failed", then each check that failed and in how many runs.
 set -u
-runs=${1:-5} load=${2:-2} build=${3:-build} bin=${4:-.} tsan=${5:-}
+runs=${1:-5} load=${2:-2} build=${3:-build} bin=${4:-.} asan=${5:-} tsan=${6:-}
 tsan_dir=${tsan:+$(cd "$tsan" && pwd)}
 dir=$build/stress
 rm -rf "$dir"
@@ -46,7 +49,7 @@ done
 # FAIL").  The check's name is everything before the why.
 failures() {
 	sed -n -e 's/^[^:]*:[0-9]*:[FE]:\([^:]*:[^:]*:[0-9]*\):.*/\1/p' \
-	       -e 's/^\(lab[1-4][^:]*: [^:]*\): FAIL: .*/grade: \1/p' \
+	       -e 's/^\(lab[1-6][^:]*: [^:]*\): FAIL: .*/grade: \1/p' \
 	       -e 's/^hidden: \(.*\): FAIL$/grade: hidden \1/p' "$1"
 }
 
@@ -62,6 +65,11 @@ while [ "$n" -le "$runs" ]; do
 	done
 	echo "== grade" >>"$log"
 	LAB_BIN=$bin "$build/tests/grade" >>"$log" 2>&1 || ok=no
+	for t in ${asan:+labs stop faults workers db}; do
+		echo "== asan test_$t" >>"$log"
+		LAB_BIN=$asan "$asan/tests/test_$t" >"$dir/asan.out" 2>&1 || ok=no
+		sed 's/^\([^:]*:[0-9]*:[FE]:\)/\1asan /' "$dir/asan.out" >>"$log"
+	done
 	# make tsan's suites run on a quiet machine in make test, as here: the
 	# busy loops pause, since what is run again is the threads' stopping,
 	# not how slow ThreadSanitizer is under load.  Their checks are named
@@ -95,7 +103,7 @@ while [ "$n" -le "$runs" ]; do
 done
 stop_busy
 
-echo "stress: $runs runs of every timing suite and the grader${tsan:+ and the TSan suites}, $load busy loops; logs in $dir"
+echo "stress: $runs runs of every timing suite and the grader${asan:+, the ASan timing suites}${tsan:+ and the TSan suites}, $load busy loops; logs in $dir"
 # The last line: the count, then each check that failed and in how many runs.
 named=$(sort "$dir/failures" | uniq -c |
 	sed 's/^ *\([0-9]*\) \(.*\)/\2 (\1 runs)/' | paste -sd ';' - | sed 's/;/; /g')

@@ -4,6 +4,7 @@
  */
 #include <getopt.h>
 #include <stdbool.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -88,6 +89,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	say_capacity();
+	sigset_t stops;		/* from the banner on, a stop waits for the handler */
+	sigemptyset(&stops);
+	sigaddset(&stops, SIGTERM);
+	sigaddset(&stops, SIGINT);
+	sigprocmask(SIG_BLOCK, &stops, NULL);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("upstream: delay scale %g, serving http://127.0.0.1:%d/ "
 	       "(/qq /163 /example /nowamagic /delay/<ms>)\n", scale, server_port(fd));
