@@ -173,7 +173,8 @@ START_TEST(labload_times_each_request_of_a_staircase)
 	ck_assert_int_ge(fd, 0);
 	close(fd);
 	tl_start(&p, "lab1", args);
-	snprintf(cmd, sizeof cmd, "%s/labload http://127.0.0.1:%d/hello -c 4 -n 4 --csv %s",
+	/* its stderr too: a failure names what labload (or its sanitizer) said */
+	snprintf(cmd, sizeof cmd, "%s/labload http://127.0.0.1:%d/hello -c 4 -n 4 --csv %s 2>&1",
 		 tl_bin_dir(), p.port, csv);
 	FILE *f = popen(cmd, "r");
 	size_t n = fread(out, 1, sizeof out - 1, f);
@@ -182,24 +183,28 @@ START_TEST(labload_times_each_request_of_a_staircase)
 	tl_stop(&p);
 	ck_assert_msg(strstr(out, "[200]\t4 responses"), "summary: %s", out);
 	f = fopen(csv, "r");
-	char line[256];
+	char line[256], rows_seen[1024] = "";
 	double ends[4];
 	int rows = 0, index, status;
 	double start, end, latency;
-	while (f && fgets(line, sizeof line, f))
+	while (f && fgets(line, sizeof line, f)) {
+		strncat(rows_seen, line, sizeof rows_seen - strlen(rows_seen) - 1);
 		if (sscanf(line, "%d,%lf,%lf,%lf,%d", &index, &start, &end, &latency, &status) == 5
 		    && rows < 4)
 			ends[rows++] = end;
+	}
 	if (f)
 		fclose(f);
 	unlink(csv);
-	ck_assert_int_eq(rows, 4);
+	ck_assert_msg(rows == 4, "%d rows in the CSV: %s", rows, rows_seen);
 	for (int k = 0; k < 4; k++)	/* the CSV is in request order, not end order */
-		ck_assert_msg(ends[k] >= 0.95 * s, "request %d ended at %.3fs", k, ends[k]);
+		ck_assert_msg(ends[k] >= 0.95 * s, "request %d ended at %.3fs: %s", k, ends[k],
+			      rows_seen);
 	double last = ends[0];
 	for (int k = 1; k < 4; k++)
 		last = ends[k] > last ? ends[k] : last;
-	ck_assert_msg(last >= 0.95 * 4 * s, "the last of four ended at %.3fs, before 4*S", last);
+	ck_assert_msg(last >= 0.95 * 4 * s, "the last of four ended at %.3fs, before 4*S: %s",
+		      last, rows_seen);
 }
 END_TEST
 
