@@ -235,13 +235,13 @@ stress: $(PROGRAMS) $(TEST_BIN) $(BUILD)/tests/grade asan-build tsan-build
 # for the int it becomes is a bug all the same.
 SANITIZE := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,float-cast-overflow \
 	    -fno-sanitize-recover=undefined,float-cast-overflow
-ASAN_MAKE = $(MAKE) BUILD=build/asan BIN=build/asan CFLAGS="$(SANITIZE)" \
+ASAN_VARS = BUILD=build/asan BIN=build/asan CFLAGS="$(SANITIZE)" \
 	LDFLAGS="$(LDFLAGS) -fsanitize=address,undefined,float-cast-overflow"
 asan:
-	$(ASAN_MAKE) test-here
+	$(MAKE) $(ASAN_VARS) test-here
 # asan-build: the same, built and not run (make stress runs its timing suites).
 asan-build:
-	$(ASAN_MAKE) all $(TESTS:%=build/asan/tests/test_%)
+	$(MAKE) $(ASAN_VARS) all $(TESTS:%=build/asan/tests/test_%)
 
 # ThreadSanitizer over what runs threads -- the labs with --threads, under
 # test_workers, and the fiber runtime and the IO switch that every thread

@@ -84,7 +84,7 @@ static _Noreturn void be_worker(struct slot *s, pid_t master, double timeout,
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
 	sigprocmask(SIG_UNBLOCK, &chld, NULL);
-	/* SIGTERM and SIGINT stay blocked until the worker catches them */
+	/* SIGTERM, SIGINT and SIGALRM stay blocked until the worker catches them */
 	int status = worker(listen_fd, handler);
 	fflush(NULL);
 	_exit(status);

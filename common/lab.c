@@ -220,7 +220,7 @@ static const char *gunicorn_words(const struct options *o, server_worker *worker
 
 /* The lab's first line, printed once it is ready: scripts and tests wait
  * for it, and read the port from it. */
-static char banner[1024];
+static char *banner;
 
 static void print_banner(void)
 {
@@ -283,12 +283,16 @@ int lab_main(int argc, char **argv, const char *name, const char *style,
 		host = "127.0.0.1";
 		hostlen = (int)strlen(host);
 	}
-	snprintf(banner, sizeof banner,
-		 "%s: %s worker (%s), %s, %d URLs from %s; try: curl -s http://%.*s:%d/hello\n",
-		 name, worker == serve_sync ? "sync" : "evented",
-		 gunicorn_words(&o, worker), style,
-		 app_url_count(), o.urls ? o.urls : "the upstream simulator",
-		 hostlen, host, server_port(fd));
+	if (asprintf(&banner,
+		     "%s: %s worker (%s), %s, %d URLs from %s; try: curl -s http://%.*s:%d/hello\n",
+		     name, worker == serve_sync ? "sync" : "evented",
+		     gunicorn_words(&o, worker), style,
+		     app_url_count(), o.urls ? o.urls : "the upstream simulator",
+		     hostlen, host, server_port(fd)) < 0) {
+		fprintf(stderr, "%s: out of memory\n", argv[0]);
+		upstream_stop();
+		return 1;
+	}
 
 	int status;
 	if (o.workers) {	/* the master: its signals are held, its workers to come */
@@ -301,5 +305,7 @@ int lab_main(int argc, char **argv, const char *name, const char *style,
 	}
 	upstream_stop();
 	close(fd);
+	free(banner);
+	banner = NULL;
 	return status;
 }

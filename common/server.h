@@ -54,10 +54,12 @@ int serve_evented(int listen_fd, http_handler *handler);
 void server_hold_stop_signals(void);
 
 /* Run hook once, when the worker is about to accept its first connection:
- * its stop signals caught, its pipes and event loop made, so nothing it
- * opens from then on is not about a connection.  lab_main() prints its
- * banner there: whoever has read the banner -- a script, a test -- may
- * signal the lab, or count its open files, at once.  Default: none. */
+ * its stop signals caught (or, with threads, held for its signalfd), its
+ * pipes and event loop made, so whatever it opens from then on is about a
+ * connection.  lab_main() prints its banner there (a master, with -w,
+ * prints it once its signals are held, before any worker): whoever has
+ * read the banner -- a script, a test -- may signal the lab, or count its
+ * open files, at once.  Default: none. */
 void server_on_ready(void (*hook)(void));
 
 /* Seconds a request may take to arrive and its answer to leave (default 5). */

@@ -116,9 +116,10 @@ START_TEST(sigint_does_not_wait_for_a_slow_client)
 	double took;
 
 	tl_start(&p, lab, args);
+	int fds = tl_fd_count(p.pid);
 	int fd = tl_connect(p.port);
 	send_text(fd, "GET /hello HTTP/1.1\r\n");
-	usleep(100000);
+	ck_assert_msg(tl_wait_fds(p.pid, fds + 1, 10), "%s never accepted", lab);
 	bool exited = tl_signal(&p, SIGINT, 5, &status, &took);
 	close(fd);
 	close(p.out);

@@ -43,13 +43,14 @@ int tl_run(const char *prog, const char *const args[], char *err, size_t errlen)
 /*
  * Signals are sent only to a process that is ready for them.  Until a
  * process has a handler for a signal (SigCgt in /proc/PID/status), or
- * holds it blocked to take it later with sigtimedwait() or a signalfd
- * (SigBlk), the signal's default action runs, and for the stop signals
+ * holds it blocked to read it from a signalfd (SigBlk), the signal's
+ * default action runs, and for the stop signals
  * that is death: a test that signalled a process too early would see a
  * kill where it looks for a clean stop, depending on who won the race.
  * A fixed sleep proves nothing on a busy machine; this does.  (Blocked
  * counts as ready because the kit never unblocks a stop signal it has no
- * handler for.)  Every signal the suites send goes through tl_kill().
+ * handler for; sigtimedwait() would not do, as it unblocks the signals it
+ * waits for while it waits.)  Every signal the suites send goes through tl_kill().
  */
 
 /* Is pid ready for sig (always, for 0, SIGKILL and SIGSTOP)? */
@@ -59,7 +60,8 @@ bool tl_ready_for(pid_t pid, int sig);
 bool tl_wait_ready(pid_t pid, int sig, double seconds);
 
 /* kill(pid, sig) once pid is ready for it; fails the test if it is not
- * within 10 s, or if kill() fails. */
+ * within 10 s, if it ended first, or if kill() fails.  (tl_signal sends
+ * the same way, but reaps one that ended first and reports its status.) */
 void tl_kill(pid_t pid, int sig);
 
 /* Wait up to `seconds` until a signal sent to pid is no longer pending

@@ -5,7 +5,7 @@
 #   sh tools/stress.sh RUNS LOAD BUILD BIN [ASAN_BUILD [TSAN_BUILD]]
 #
 # One run is what make test runs whose checks measure time or race a
-# signal, in the order make test runs them: every such suite as built --
+# signal, stage by stage as make test runs them: every such suite as built --
 # the test clocks, the fiber and IO suites, the lab behaviour tests, the
 # hostile clients, the upstream faults, stopping, the workers and threads,
 # the database labs, the simulator under a crowd -- and the grader; then,

@@ -22,7 +22,8 @@ missing() {
 }
 [ -x "$chromium" ] || missing "no Chromium at $chromium: make deps installs Debian's chromium"
 command -v "$node" >/dev/null || missing "no node: make deps installs Debian's nodejs"
-major=$("$node" -p 'process.versions.node.split(".")[0]')
+major=$("$node" -p 'process.versions.node.split(".")[0]' 2>/dev/null) ||
+	missing "$node does not run"
 [ "$major" -ge 18 ] || missing "node $major is older than playwright-core needs (18)"
 [ -d tests/browser/node_modules/playwright-core ] ||
 	missing "no playwright-core in tests/browser: make deps runs npm ci there"
