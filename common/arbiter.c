@@ -4,12 +4,13 @@
  * The master blocks SIGTERM, SIGINT and SIGCHLD and reads them from a
  * signalfd, a tick at a time: no handler, nothing async-signal-safe to get
  * right, and the signals stay blocked all along, so /proc/PID/status shows
- * (SigBlk) that the master is ready for them.  (sigtimedwait() would unblock
- * them for as long as it waits.)  The heartbeats live in one shared mapping made before the
- * first fork, a slot per worker; a worker writes the now() of its last
- * beat into its slot, the master reads it (now() is CLOCK_MONOTONIC: one
- * clock for every process).  The master reaps only its workers, by pid,
- * so the simulator's keeper stays for upstream_stop() to reap.
+ * (SigBlk) that the master is ready for them.  (sigtimedwait() would
+ * unblock them for as long as it waits.)  The heartbeats live in one
+ * shared mapping made before the first fork, a slot per worker; a worker
+ * writes the now() of its last beat into its slot, the master reads it
+ * (now() is CLOCK_MONOTONIC: one clock for every process).  The master
+ * reaps only its workers, by pid, so the simulator's keeper stays for
+ * upstream_stop() to reap.
  */
 #include <errno.h>
 #include <poll.h>
