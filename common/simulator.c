@@ -40,7 +40,7 @@ enum {
 	MAX_AHEAD = 16384,	/* bytes kept after the request being answered */
 	QUEUE_BUCKETS = 1024,	/* delay queues, by delay */
 };
-static const double request_timeout = 5;	/* the labs' default --request-timeout */
+static double request_timeout = 5;	/* the labs' default --request-timeout */
 static const double hang_seconds = 3600;	/* the client gives up first */
 
 enum state { READING, DELAYED, WRITING, LINGERING };
@@ -642,6 +642,11 @@ static void on_accept_retry(struct ev_loop *l, ev_timer *w, int revents)
 {
 	(void)w, (void)revents;
 	ev_io_start(l, &accept_watcher);
+}
+
+void simulator_set_request_timeout(double seconds)
+{
+	request_timeout = seconds;
 }
 
 void simulator_run(int listen_fd, double delay_scale)

@@ -6,8 +6,8 @@
  * the connection is closed; a slow client is cut off at --request-timeout (408 or
  * a close); a client that vanishes costs nothing; and whatever happened,
  * a good request right after is answered 200.  The labs run with
- * "--delay-scale 0.02 --request-timeout 1"; the simulator with its defaults
- * (a 5 s timeout), its good request being GET /delay/0.
+ * "--delay-scale 0.02 --request-timeout 1"; the simulator with
+ * "--request-timeout 1" too, its good request being GET /delay/0.
  *
  * Most cases are one row of the table below: bytes to send, the status
  * expected.  In the bytes, {good} stands for the target's good path,
@@ -49,14 +49,16 @@ static const struct target targets[] = {
 	{ "lab2", true, false, "/hello", 1 },
 	{ "lab3", true, true, "/hello", 1 },
 	{ "lab4", true, true, "/hello", 1 },
-	{ "upstream", false, true, "/delay/0", 5 },
+	{ "upstream", false, true, "/delay/0", 1 },
 };
 enum { NTARGETS = sizeof targets / sizeof targets[0] };
 
 static const char *const lab_args[] = {
 	"-b", "127.0.0.1:0", "--delay-scale", "0.02", "--request-timeout", "1", NULL
 };
-static const char *const upstream_args[] = { "-b", "127.0.0.1:0", NULL };
+static const char *const upstream_args[] = {
+	"-b", "127.0.0.1:0", "--request-timeout", "1", NULL
+};
 
 static const struct target *start(int i, struct tl_proc *p)
 {

@@ -11,15 +11,19 @@
 
 #include "listen.h"
 #include "profile.h"
+#include "simulator.h"
 #include "upstream.h"
 #include "util.h"
 
 static void usage(FILE *out, const char *prog)
 {
-	fprintf(out, "usage: %s [-b HOST:PORT] [--delay-scale F] [--profile]\n"
+	fprintf(out, "usage: %s [-b HOST:PORT] [--delay-scale F] [--request-timeout S]\n"
+		"          [--profile]\n"
 		"  serves /qq /163 /example /nowamagic (the note's profile,\n"
 		"  delays times F) and /delay/<ms>; misbehaves on /status/<code>,\n"
 		"  /reset, /garbage and /hang; default 127.0.0.1:8000\n"
+		"  --request-timeout S  seconds a request may take to arrive and\n"
+		"             its answer to leave (default 5, as the labs')\n"
 		"  --profile  print the note's ten URLs with their delays, then S\n"
 		"             (their sum) and M (the longest), times F, and exit\n", prog);
 }
@@ -54,6 +58,7 @@ int main(int argc, char **argv)
 {
 	static const struct option longs[] = {
 		{ "delay-scale", required_argument, NULL, 's' },
+		{ "request-timeout", required_argument, NULL, 'r' },
 		{ "profile", no_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -68,6 +73,10 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'b': bind = optarg; break;
 		case 's': scale = positive_arg(argv[0], "--delay-scale", optarg); break;
+		case 'r':
+			simulator_set_request_timeout(positive_arg(argv[0], "--request-timeout",
+								   optarg));
+			break;
 		case 'p': profile = true; break;
 		case 'h': usage(stdout, argv[0]); return 0;
 		default:

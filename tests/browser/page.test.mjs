@@ -84,7 +84,8 @@ async function drawn(page, port) {
 				 sent: Number(g.dataset.sent), handler: Number(g.dataset.handler),
 				 downloads: g.querySelectorAll("rect.download").length };
 		});
-		return { rows, verdict: box.querySelector(".summary").dataset.verdict };
+		const summary = box.querySelector(".summary");
+		return { rows, verdict: summary.dataset.verdict, slowest: Number(summary.dataset.slowest) };
 	}, port);
 }
 
@@ -111,6 +112,17 @@ function shape(name, got, one, oneName, queued, upper = 2 * one) {
 	else
 		check(name + `: every row ends near ${oneName} = ${one}s`,
 		      every(r => r.end >= 0.95 * one && r.end <= upper), "rows end at " + ends);
+}
+
+// Does the lab's verdict say what its slowest answer shows: "ok" when it
+// is at least as near (by ratio) its own column as any other?  Within 2 %
+// of the point where the two are equally near, either verdict is right.
+function verdictAgrees(g, own, columns) {
+	const off = t => Math.abs(Math.log(g.slowest / t));
+	const rival = Math.min(...columns.filter(t => t !== own).map(off));
+	if (Math.abs(off(own) - rival) < 0.02)
+		return g.verdict === "ok" || g.verdict === "wrong";
+	return g.verdict === (off(own) <= rival ? "ok" : "wrong");
 }
 
 async function main() {
@@ -145,9 +157,16 @@ async function main() {
 	// lab 4's bound as tests/model.c sets it: M plus the page's and the
 	// browser's own time, far from S, which sequential downloads take
 	shape("lab4, 4 at once", got[3], M, "M", false, 0.5 * S);
-	check("the summary lines say the four labs match the model",
-	      got.every(g => g.verdict === "ok"), got.map(g => g.verdict).join() + "; lab4's rows end at " +
-	      got[3].rows.map(r => r.end.toFixed(3)).join(" ") + `; M = ${M}s, S = ${S}s`);
+	// The verdict is the page's reading of the slowest answer: "ok" when it
+	// is nearer (by ratio) the lab's own column of the table than the
+	// others.  How near a lab comes is the machine's to decide (shape()
+	// above holds the labs to the model with margins a busy machine
+	// keeps); the line must say what that slowest answer shows.
+	const own = [4 * S, 4 * S, S, M];
+	check("each summary line's verdict is the column its slowest answer is nearest",
+	      got.every((g, i) => verdictAgrees(g, own[i], [4 * S, S, M])),
+	      got.map((g, i) => `lab${i + 1}: ${g.verdict}, slowest ${g.slowest}s, own ${own[i]}s`)
+		  .join("; ") + `; M = ${M}s, S = ${S}s`);
 	await page.screenshot({ path: shot, fullPage: true });
 
 	// 16 and 64 at once on lab 3: each takes S, and if the browser held
