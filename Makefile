@@ -285,9 +285,11 @@ bench-db: $(BIN)/lab5 $(BIN)/lab6 $(BIN)/upstream $(BIN)/labload
 	sh tools/bench-db.sh
 
 # notes-check: every diff the notes quote is what diff prints now, every
-# function they quote is in the code, and notes/zh-CN keeps pace with notes/.
-notes-check:
-	@sh tools/check-notes.sh
+# function and name they quote is in the code, every figure they give about
+# the grader is the grader's, every link and line number they give leads
+# somewhere true, and notes/zh-CN keeps pace with notes/.
+notes-check: $(BUILD)/tests/grade
+	@GRADER=$(BUILD)/tests/grade sh tools/check-notes.sh
 
 deps:
 	@sh tools/deps.sh

@@ -11,7 +11,8 @@
  *
  * Environment: LAB (labs to grade, e.g. "lab3"; default all), LAB_BIN
  * (where lab1..lab6 are), RESULTS (write a Gradescope results.json there),
- * GRADE_DIR (where points and hidden/ are, default grade),
+ * GRADE_DIR (where points and hidden/ are, default grade), GRADE_LIST
+ * (list the checks and their points, run nothing),
  * WORKERLAB_SLOW (stretch every bound), and Check's own CK_XML_LOG_FILE_NAME
  * and CK_TAP_LOG_FILE_NAME.
  *
@@ -278,10 +279,12 @@ static void hidden_environment(void)
 {
 	char labs[64] = "";
 	setenv("LAB_BIN", tl_bin_dir(), 1);
-	for (int l = 0; l < 4; l++)
-		if (wanted(&lab_models[l]))
+	const struct lab_model *all[6] = { &lab_models[0], &lab_models[1], &lab_models[2],
+					   &lab_models[3], &db_models[0], &db_models[1] };
+	for (int l = 0; l < 6; l++)
+		if (wanted(all[l]))
 			snprintf(labs + strlen(labs), sizeof labs - strlen(labs), "%s%s",
-				 labs[0] ? " " : "", lab_models[l].bin);
+				 labs[0] ? " " : "", all[l]->bin);
 	setenv("LAB", labs, 1);
 }
 
@@ -436,6 +439,17 @@ static int calibrate(int n)
 	return failed ? 1 : 0;
 }
 
+/* GRADE_LIST=1: the checks that would run and their points, one a line,
+ * "lab<TAB>check<TAB>points<TAB>what it is called", and nothing run:
+ * what make notes-check counts the notes' figures against. */
+static int list_checks(void)
+{
+	for (int i = 0; i < nruns; i++)
+		printf("%s\t%s\t%d\t%s\n", runs[i].lab->name, runs[i].check->key,
+		       runs[i].points, describe(runs[i].check, runs[i].lab));
+	return 0;
+}
+
 int main(void)
 {
 	double start = now();
@@ -475,6 +489,8 @@ int main(void)
 		fprintf(stderr, "grade: LAB=%s names no lab (lab1..lab6)\n", getenv("LAB"));
 		return 2;
 	}
+	if (getenv("GRADE_LIST") && *getenv("GRADE_LIST"))
+		return list_checks();
 	run_visible();
 	for (int i = 0; i < nruns; i++) {
 		struct run *r = &runs[i];

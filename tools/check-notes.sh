@@ -27,8 +27,35 @@
 #     the same headings of level ## and ### in the same order of levels
 #     (outside code blocks); and exercises.md and its twin number the same
 #     exercises ("## N. ..."), in the same order.
+#
+# (d) The grader's figures.  The grader lists what it grades (GRADE_LIST=1
+#     GRADER, default build/tests/grade) and grade/exercises lists the
+#     tasks' checks; every figure the notes give about them must be one of
+#     theirs: "Score: A/B" is out of all labs' points or one lab's (a line
+#     about hidden checks excepted); "N points", "worth N", "N 分" is a
+#     total, a lab's, a check's, the tasks' or the untouched handout's;
+#     "N checks", "N 项检查" is a lab's count (that lab's, when the line
+#     names one lab), all of them, the tasks' or one task's -- unless it is
+#     what a wrong lab fails or loses; a table row's `check` | N is its
+#     points in grade/points; and on a line about grading, "lab1..labK" and
+#     "all N labs" name every lab graded.  Numbers in words count too.
+#
+# (e) Links.  Every relative link leads to a file of the kit, and its
+#     #anchor, if any, to a heading of that file, as GitHub names it.
+#
+# (f) Names.  A code span that is one name written the way C names are --
+#     with an underscore or in capitals -- is a word of the kit's code,
+#     Makefile or scripts, or one listed in ELSEWHERE_NAMES.
+#
+# (g) Line numbers.  "line N" (and "第 N 行") points into the diff quoted
+#     or named last before it in its section: diff must report line N as
+#     changed.
 set -eu
 cd "$(dirname "$0")/.."
+GRADER=${GRADER:-build/tests/grade}
+NUMBER_WORDS="one two three four five six seven eight nine ten eleven twelve
+	thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty
+	thirty forty fifty sixty"
 
 # Names the notes quote in call form that are not the kit's C code, and why.
 #   print, list  Python: the note's Flask app (`print(sync_download())`)
@@ -278,6 +305,248 @@ if [ -f notes/exercises.md ] && [ -f notes/zh-CN/exercises.md ]; then
 	}' "$TMP/x.en" "$TMP/x.zh" >>"$TMP/problems"
 fi
 
+# ---- (d) the grader's figures ----
+
+# The grader lists what it grades (GRADE_LIST=1: lab, check, points, name,
+# nothing run); grade/exercises lists the handout's checks under each task.
+# shellcheck disable=SC2086
+if [ ! -x "$GRADER" ]; then
+	problem "$GRADER:1: no grader to count the notes' figures against (make $GRADER)"
+else
+	LAB= GRADE_DIR=grade GRADE_LIST=1 "$GRADER" >"$TMP/graded"
+	awk '/^[a-z0-9-]+: / { id = $1; sub(/:$/, "", id); next }
+	     /^\t/ { sub(/^\t/, ""); print id "\t" $0 }' grade/exercises >"$TMP/tasks"
+	awk -F'\t' -v words="$NUMBER_WORDS" '
+	function number(s) { return s ~ /^[0-9]+$/ ? s + 0 : (s in word ? word[s] : -1) }
+	function allow(set, n) {
+		if ((set, n) in ok) return
+		ok[set, n] = 1; list[set] = list[set] (list[set] == "" ? "" : ", ") n
+	}
+	function say(what) { printf "%s:%d: %s\n", FILENAME, FNR, what }
+	BEGIN { n = split(words, w, " "); for (k = 1; k <= n; k++) word[w[k]] = k <= 20 ? k : (k - 18) * 10 }
+	FILENAME == ARGV[1] {
+		if (!($1 in labpts)) { labs++; labpts[$1] = 0 }
+		labpts[$1] += $3; labchecks[$1]++; total += $3; checks++
+		keypts[$2] = $3; pts[$1 ": " $4] = $3
+		num = $1; sub(/^lab/, "", num); sub(/-.*/, "", num); labof[num] = $1
+		next
+	}
+	FILENAME == ARGV[2] {
+		if (!($2 in listed)) { listed[$2] = 1; tasked++; taskpts += pts[$2] }
+		taskchecks[$1]++
+		next
+	}
+	FNR == 1 && !ready {
+		ready = 1
+		allow("points", total); allow("points", taskpts); allow("points", total - taskpts)
+		for (l in labpts) allow("points", labpts[l])
+		for (k in keypts) allow("points", keypts[k])
+		allow("checks", checks); allow("checks", tasked)
+		for (l in labchecks) allow("checks", labchecks[l])
+		for (t in taskchecks) allow("checks", taskchecks[t])
+		allow("score", total)
+		for (l in labpts) allow("score", labpts[l])
+	}
+	FNR == 1 { fence = 0 }
+	/^[ \t]*```/ { fence = !fence }
+	{
+		s = tolower($0); gsub(/[*_]/, "", s)
+		# Score: A/B is a whole class (or one lab) out of its full marks;
+		# a line about hidden checks adds points of its own.
+		t = s
+		while (match(t, /score: [0-9]+\/[0-9]+/)) {
+			split(substr(t, RSTART + 7, RLENGTH - 7), ab, "/")
+			t = substr(t, RSTART + RLENGTH)
+			if (s ~ /hidden/) continue
+			if (!ok["score", ab[2] + 0])
+				say("Score: " ab[1] "/" ab[2] ": the grader gives " list["score"] " points (all labs, or one)")
+			else if (ab[1] + 0 > ab[2] + 0)
+				say("Score: " ab[1] "/" ab[2] ": more than full marks")
+		}
+		# N points, worth N, N 分 (not 分钟, 分位): a figure the grader
+		# gives, unless it is what a lab scored
+		t = s; at = 0
+		while (match(t, /(^|[^0-9a-z.\/])([0-9]+|[a-z]+) points?([^a-z]|$)|worth ([0-9]+|[a-z]+)|[0-9]+ ?分/)) {
+			from = at + RSTART	# where the match is in s
+			before = substr(s, from > 30 ? from - 30 : 1, from > 30 ? 30 : from - 1)
+			m = substr(t, RSTART, RLENGTH); t = substr(t, RSTART + RLENGTH)
+			at = from + RLENGTH - 1	# t is what follows in s
+			if (m ~ /分$/ && (substr(t, 1, 3) == "钟" || substr(t, 1, 3) == "位")) continue
+			if (before ~ /(scor|给了|得了|拿到)/) continue
+			sub(/^[^0-9a-z]*/, "", m); sub(/^worth /, "", m); sub(/ ?(points?|分).*$/, "", m)
+			if ((v = number(m)) >= 0 && !ok["points", v])
+				say("\"" m " points\": the grader gives " list["points"] " (totals, a lab, a check, the tasks)")
+		}
+		# N checks, N 项检查: a count the grader has, unless it is how many a
+		# wrong lab fails or loses
+		t = s; at = 0
+		while (match(t, /([0-9]+|[a-z]+) (graded |visible |of the grader.s )?checks?([^a-z-]|$)|[0-9]+ ?(项|个)(评分)?检查/)) {
+			from = at + RSTART	# where the match is in s
+			before = substr(s, from > 30 ? from - 30 : 1, from > 30 ? 30 : from - 1)
+			m = substr(t, RSTART, RLENGTH); t = substr(t, RSTART + RLENGTH)
+			at = from + RLENGTH - 1	# t is what follows in s
+			sub(/ .*$/, "", m); sub(/(项|个).*$/, "", m); sub(/ $/, "", m)
+			if (before ~ /(fail|lose|lost|失败|丢)[a-z]*( exactly| only)?( the)? *$/) continue
+			if ((v = number(m)) < 0) continue
+			if (match(s, /lab ?[1-9]/) && gsub(/lab ?[1-9]/, "&", s) == 1) {
+				n1 = substr(s, RSTART, RLENGTH); gsub(/[^0-9]/, "", n1)
+				if ((n1 in labof) && v != labchecks[labof[n1]])
+					say("\"" m " checks\" for lab " n1 ": the grader has " labchecks[labof[n1]])
+			} else if (!ok["checks", v])
+				say("\"" m " checks\": the grader has " list["checks"] " (a lab, all, the tasks, one task)")
+		}
+		# the labs it grades, on a line about grading
+		if (s ~ /grade|grader|评分/) {
+			t = s
+			while (match(t, /lab1 ?(\.\.|…|–|-|to) ?lab[0-9]/)) {
+				m = substr(t, RSTART, RLENGTH); t = substr(t, RSTART + RLENGTH)
+				if (substr(m, length(m)) + 0 != labs)
+					say(m ": the grader grades lab1..lab" labs)
+			}
+			if (match(s, /all ([0-9]+|[a-z]+) labs/)) {
+				m = substr(s, RSTART + 4, RLENGTH - 9)
+				if ((v = number(m)) >= 0 && v != labs)
+					say("\"all " m " labs\": the grader grades " labs)
+			}
+		}
+		# a table row: `check` | points
+		if (!fence && $0 ~ /^[ \t]*\|/) {
+			c = split($0, cell, "|")
+			for (k = 2; k < c; k++) {
+				name = cell[k]; gsub(/^[ \t]*`|`[ \t]*$/, "", name)
+				val = cell[k + 1]; gsub(/[ \t]/, "", val)
+				if ((name in keypts) && val ~ /^[0-9]+$/ && val + 0 != keypts[name])
+					say("`" name "` is worth " keypts[name] " in grade/points, not " val)
+			}
+		}
+	}' "$TMP/graded" "$TMP/tasks" $NOTES grade/hidden/README.md >>"$TMP/problems"
+fi
+
+# ---- (e) links and anchors ----
+
+# slugs FILE: the anchor of each heading, as GitHub makes it: lower case,
+# punctuation gone (the CJK kind too), spaces as "-", "-1", "-2" after a
+# repeated one.
+slugs() {
+	awk '
+	/^[ \t]*```/ { fence = !fence; next }
+	fence || !/^#+ / { next }
+	{
+		s = tolower($0); sub(/^#+ +/, "", s)
+		gsub(/[!-,.\/:-@[\\\]^`{-~]/, "", s)
+		gsub(/，|。|、|：|；|！|？|（|）|「|」|『|』|《|》|“|”|‘|’|—|–|…|·|×/, "", s)
+		gsub(/ /, "-", s)
+		print (seen[s]++ ? s "-" seen[s] - 1 : s)
+	}' "$1"
+}
+# FILE|LINE|TARGET for every relative link outside code
+# shellcheck disable=SC2086
+awk '
+FNR == 1 { fence = 0 }
+/^[ \t]*```/ { fence = !fence; next }
+fence { next }
+{
+	s = $0; gsub(/`[^`]*`/, "", s)
+	while (match(s, /\]\([^) ]+( "[^"]*")?\)/)) {
+		t = substr(s, RSTART + 2, RLENGTH - 3); sub(/ ".*/, "", t)
+		s = substr(s, RSTART + RLENGTH)
+		if (t !~ /^[a-z]+:/) printf "%s|%d|%s\n", FILENAME, FNR, t
+	}
+}' $NOTES >"$TMP/links"
+while IFS='|' read -r file line target; do
+	path=${target%%#*}
+	anchor=
+	case $target in *#*) anchor=${target#*#} ;; esac
+	dest=$file
+	[ -z "$path" ] || dest=$(dirname "$file")/$path
+	if [ ! -e "$dest" ]; then
+		problem "$file:$line: ($target): no such file $dest"
+	elif [ -n "$anchor" ] && ! slugs "$dest" | grep -qxF -- "$anchor"; then
+		problem "$file:$line: ($target): no heading in $dest has the anchor #$anchor"
+	fi
+done <"$TMP/links"
+
+# ---- (f) names in code spans ----
+
+# A code span that is one name written as C writes them -- with an
+# underscore, or in capitals (`fiber_spawn`, `SHARD_TRANSFERS`, `LAB_BIN`)
+# -- is a word of the kit: its C code, the Makefile, its scripts, a file
+# in tests/ or tools/; or one of the names the notes take from elsewhere:
+#   time_total           curl's -w variable
+#   tcp_child_process    the kernel function perf shows
+#   post_fork            gunicorn's server hook
+#   wait_read wait_write gevent's waits on a socket (psycogreen's)
+#   max_overflow pool_timeout  SQLAlchemy's QueuePool options
+ELSEWHERE_NAMES="time_total tcp_child_process post_fork wait_read wait_write max_overflow
+	pool_timeout"
+# shellcheck disable=SC2086
+{
+	cat common/*.[ch] lab*/*.c tools/*.c tests/*.[ch] Makefile tools/*.sh \
+	    tools/gradescope/* tools/*.py tools/*.gp notes/*.py tests/browser/*.mjs 2>/dev/null
+	ls tests tools | sed 's/\..*//'
+	echo $ELSEWHERE_NAMES
+} | grep -oE '[A-Za-z_][A-Za-z0-9_]*' | sort -u >"$TMP/words"
+# shellcheck disable=SC2086
+awk '
+FNR == 1 { fence = 0 }
+/^[ \t]*```/ { fence = !fence; next }
+fence { next }
+{
+	s = $0
+	while (match(s, /`[A-Za-z_][A-Za-z0-9_]*`/)) {
+		name = substr(s, RSTART + 1, RLENGTH - 2); s = substr(s, RSTART + RLENGTH)
+		if (name ~ /_/ || name ~ /^[A-Z][A-Z0-9]+$/ && length(name) >= 3)
+			printf "%s|%d|%s\n", FILENAME, FNR, name
+	}
+}' $NOTES >"$TMP/spans"
+while IFS='|' read -r file line name; do
+	grep -qxF "$name" "$TMP/words" ||
+		problem "$file:$line: \`$name\`: no such name in the kit's code, Makefile or scripts"
+done <"$TMP/spans"
+
+# ---- (g) line numbers ----
+
+# "line N", "lines N and M", "第 N 行" in a note points into the diff quoted
+# or named last before it in its section: N must be a line that diff
+# reports as changed (in either file).
+# shellcheck disable=SC2086
+awk '
+FNR == 1 { fence = 0; a = "" }
+/^#+ / && !fence { a = "" }
+/^[ \t]*```/ { fence = !fence; next }
+{
+	s = $0
+	if (match(s, /diff [A-Za-z0-9_.\/-]+\/[A-Za-z0-9_.\/-]+ [A-Za-z0-9_.\/-]+/)) {
+		split(substr(s, RSTART, RLENGTH), w, " "); a = w[2]; b = w[3]
+	}
+	if (fence) next
+	t = s
+	while (match(t, /[Ll]ines? [0-9]+(( and |, |–|-)[0-9]+)*|第 *[0-9]+ *行/)) {
+		m = substr(t, RSTART, RLENGTH); t = substr(t, RSTART + RLENGTH)
+		gsub(/[^0-9]+/, " ", m)
+		n = split(m, num, " ")
+		for (k = 1; k <= n; k++)
+			printf "%s|%d|%s|%s|%s\n", FILENAME, FNR, a == "" ? "-" : a, b, num[k]
+	}
+}' $NOTES >"$TMP/lines"
+while IFS='|' read -r file line a b n; do
+	if [ "$a" = - ]; then
+		problem "$file:$line: line $n: no diff quoted or named before it in its section to check it against"
+		continue
+	fi
+	[ -f "$a" ] && [ -f "$b" ] || continue	# (a) reports the missing file
+	diff "$a" "$b" | awk -v n="$n" '
+	/^[0-9]/ {
+		split($0, side, /[acd]/)
+		for (k = 1; k <= 2; k++) {
+			lo = side[k]; hi = side[k]; sub(/,.*/, "", lo); sub(/.*,/, "", hi)
+			if (n >= lo + 0 && n <= hi + 0) found = 1
+		}
+	}
+	END { exit !found }' ||
+		problem "$file:$line: line $n: diff $a $b changes no line $n"
+done <"$TMP/lines"
+
 # ---- the verdict ----
 
 n=$(wc -l <"$TMP/problems")
@@ -287,5 +556,6 @@ if [ "$n" -gt 0 ]; then
 	exit 1
 fi
 echo "notes-check: $(wc -l <"$TMP/diffs") diff commands," \
-     "$(wc -l <"$TMP/names") function names and" \
+     "$(wc -l <"$TMP/names") function names, $(wc -l <"$TMP/links") links," \
+     "$(wc -l <"$TMP/spans") names, $(wc -l <"$TMP/lines") line numbers and" \
      "$(echo "$NOTES" | wc -w) notes checked: all match"
