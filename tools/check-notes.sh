@@ -33,7 +33,8 @@
 #     tasks' checks; every figure the notes give about them must be one of
 #     theirs: "Score: A/B" is out of all labs' points or one lab's (a line
 #     about hidden checks excepted); "N points", "worth N", "N 分" is a
-#     total, a lab's, a check's, the tasks' or the untouched handout's;
+#     total, a lab's, a check's, the tasks', one task's or the untouched
+#     handout's -- unless it is what a lab scored;
 #     "N checks", "N 项检查" is a lab's count (that lab's, when the line
 #     names one lab), all of them, the tasks' or one task's -- unless it is
 #     what a wrong lab fails or loses; a table row's `check` | N is its
@@ -333,7 +334,7 @@ else
 	}
 	FILENAME == ARGV[2] {
 		if (!($2 in listed)) { listed[$2] = 1; tasked++; taskpts += pts[$2] }
-		taskchecks[$1]++
+		taskchecks[$1]++; onetask[$1] += pts[$2]
 		next
 	}
 	FNR == 1 && !ready {
@@ -341,6 +342,7 @@ else
 		allow("points", total); allow("points", taskpts); allow("points", total - taskpts)
 		for (l in labpts) allow("points", labpts[l])
 		for (k in keypts) allow("points", keypts[k])
+		for (t in onetask) allow("points", onetask[t])
 		allow("checks", checks); allow("checks", tasked)
 		for (l in labchecks) allow("checks", labchecks[l])
 		for (t in taskchecks) allow("checks", taskchecks[t])
@@ -375,7 +377,7 @@ else
 			if (before ~ /(scor|给了|得了|拿到)/) continue
 			sub(/^[^0-9a-z]*/, "", m); sub(/^worth /, "", m); sub(/ ?(points?|分).*$/, "", m)
 			if ((v = number(m)) >= 0 && !ok["points", v])
-				say("\"" m " points\": the grader gives " list["points"] " (totals, a lab, a check, the tasks)")
+				say("\"" m " points\": the grader gives " list["points"] " (totals, a lab, a check, the tasks, a task)")
 		}
 		# N checks, N 项检查: a count the grader has, unless it is how many a
 		# wrong lab fails or loses
@@ -387,6 +389,7 @@ else
 			at = from + RLENGTH - 1	# t is what follows in s
 			sub(/ .*$/, "", m); sub(/(项|个).*$/, "", m); sub(/ $/, "", m)
 			if (before ~ /(fail|lose|lost|失败|丢)[a-z]*( exactly| only)?( the)? *$/) continue
+			if (before ~ /lab ?$/) continue		# "every lab 1 check"
 			if ((v = number(m)) < 0) continue
 			if (match(s, /lab ?[1-9]/) && gsub(/lab ?[1-9]/, "&", s) == 1) {
 				n1 = substr(s, RSTART, RLENGTH); gsub(/[^0-9]/, "", n1)

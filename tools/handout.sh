@@ -35,18 +35,22 @@
 # with no region, stops the script, as does a malformed marker.
 #
 # The handout holds the sources with their regions stubbed, the tests, the
-# grader with grade/points and grade/exercises, the notes and the tools.
+# grader with grade/points and grade/exercises, the notes and the tools,
+# and tools/handout/README.md, written for the student, as its README.md.
 # It leaves out the answer key and the instructors' guide (notes/answers.md,
 # notes/instructors.md and their zh-CN twins), the hidden checks
 # (grade/hidden/ keeps only its README), the CI script, and anything built.
 # In the notes it keeps, a link to a file left out loses its link (its text
 # stays), and a list item whose only links are such links goes.
 #
+# The tree is a git repository whose one commit is the handout.
+#
 # Then it checks, and fails when one does not hold: every relative link in
-# the handout's Markdown leads to a file in it; the tarball holds no
-# marker, no file left out, no .git, nothing built, and none of the
-# solutions' lines (each line of a region that is 12 characters or more
-# once its leading and trailing blanks are trimmed, searched for as is).
+# the handout's Markdown leads to a file in it; the tarball is that
+# repository, clean, and holds no marker, no file left out, nothing built,
+# and none of the solutions' lines (each line of a region that is 12
+# characters or more once its leading and trailing blanks are trimmed,
+# searched for as is).
 set -eu
 out=${1:?usage: tools/handout.sh OUT}
 top=$(pwd)
@@ -88,6 +92,9 @@ for f in $LEAVE_OUT; do
 	rm -f "$tree/$f"
 done
 find "$tree/grade/hidden" -mindepth 1 ! -name README.md -exec rm -rf {} +
+# The student's README in place of the maintainers' (tools/handout/).
+cp tools/handout/README.md "$tree/README.md"
+rm -rf "$tree/tools/handout"
 rm -rf "$tree/tests/browser/node_modules"	# what `make deps` installs
 
 # ---- regions into stubs ----
@@ -247,6 +254,14 @@ done
 done 2>"$scratch/dangling"
 [ ! -s "$scratch/dangling" ] || { cat "$scratch/dangling" >&2; exit 1; }
 
+# A repository with the handout as its one commit: the exercises' git
+# steps (git diff, git checkout -- FILE) work from the start, and a
+# student's own commits show what they wrote.
+git -C "$tree" init -q
+git -C "$tree" add -A
+git -C "$tree" -c user.name=workerlab -c user.email=workerlab@localhost \
+	-c commit.gpgsign=false commit -q -m "workerlab: the handout"
+
 tar -C "$out" --sort=name --owner=0 --group=0 --numeric-owner -czf "$tarball" "$name"
 
 # From here on, what is checked is what a student gets: the tarball.
@@ -265,7 +280,13 @@ done
 find "$got/grade/hidden" -mindepth 1 ! -name README.md | while read -r f; do
 	problem "holds a hidden check, ${f#"$got"/}"
 done
-find "$got" -name .git | while read -r f; do
+# A repository of one commit, the handout as it is: nothing left out of it,
+# and no other repository inside.
+[ "$(git -C "$got" rev-list --count HEAD 2>/dev/null)" = 1 ] ||
+	problem "is not a git repository with the handout as its one commit"
+[ -z "$(git -C "$got" status --porcelain 2>&1)" ] ||
+	problem "has files its commit does not: $(git -C "$got" status --porcelain 2>&1 | head -3)"
+find "$got" -mindepth 2 -name .git | while read -r f; do
 	problem "holds ${f#"$got"/}"
 done
 # Built things: the build folder, objects, and any executable program.
