@@ -1,20 +1,21 @@
-# The lab 2 / lab 3 / lab 4 lesson in asyncio, with the simulator profile.
+# The labs' lesson in asyncio, with the simulator profile: exercise 7
+# asks which lab each of the three lines mirrors.
 # Run: python3 notes/asyncio_demo.py
 import asyncio, time
 
 DELAYS = [0.15, 0.15, 0.25, 0.40, 0.25, 0.25, 0.25, 0.25, 0.25, 0.25]
 
-async def download(d):            # cooperative: like fetch() after io_patch()
+async def download(d):            # waits with await
     await asyncio.sleep(d)
 
-async def download_blocking(d):   # a blocking call inside a coroutine: lab 2
+async def download_blocking(d):   # waits with time.sleep
     time.sleep(d)
 
-async def sequential():           # lab 3's handler: await one after another
+async def sequential():           # one after another
     for d in DELAYS:
         await download(d)
 
-async def gathered(fn):           # lab 4's handler: spawn all, then join
+async def gathered(fn):           # all at once, then wait for all
     await asyncio.gather(*(fn(d) for d in DELAYS))
 
 async def timed(name, coro):
@@ -23,8 +24,8 @@ async def timed(name, coro):
     print(f"{name:32} {time.monotonic() - t:.2f} s")
 
 async def main():
-    await timed("sequential awaits (lab 3)", sequential())
-    await timed("gather, awaited (lab 4)", gathered(download))
-    await timed("gather, time.sleep (lab 2)", gathered(download_blocking))
+    await timed("sequential awaits", sequential())
+    await timed("gather, awaited", gathered(download))
+    await timed("gather, time.sleep", gathered(download_blocking))
 
 asyncio.run(main())
