@@ -154,9 +154,13 @@ async function main() {
 	shape("lab1, 4 at once", got[0], S, "S", true);
 	shape("lab2, 4 at once", got[1], S, "S", true);
 	shape("lab3, 4 at once", got[2], S, "S", false);
-	// lab 4's bound as tests/model.c sets it: M plus the page's and the
-	// browser's own time, far from S, which sequential downloads take
-	shape("lab4, 4 at once", got[3], M, "M", false, 0.5 * S);
+	// lab 4's bound: M plus the page's and the browser's own time -- the
+	// page reads an answer's end when its script gets to it, and with
+	// sixteen rows being drawn at once that was seen to add 0.4 s on a
+	// quiet 2-core machine -- but below 0.9 S: downloads one after
+	// another cannot beat their sum, so a lab 4 that makes them still
+	// fails, as tests/model.c's bounds do
+	shape("lab4, 4 at once", got[3], M, "M", false, 0.9 * S);
 	// The verdict is the page's reading of the slowest answer: "ok" when it
 	// is nearer (by ratio) the lab's own column of the table than the
 	// others.  How near a lab comes is the machine's to decide (shape()
