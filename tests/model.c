@@ -98,6 +98,31 @@ void check_answers_json(const struct lab_model *m, struct verdict *v)
 		longest, r.seconds, r.status, ct, r.body);
 }
 
+void model_name_the_cause(const struct lab_model *m, struct verdict *v)
+{
+	static const char *const fast[] = { "-b", "127.0.0.1:0", "--delay-scale", "0.02", NULL };
+	const double longest = 0.02 * profile_max();
+	struct tl_proc p;
+	struct tl_reply r;
+	int status;
+	double took;
+
+	tl_start(&p, m->bin, fast);
+	tl_get(p.port, "/hello", &r);
+	tl_terminate(&p, 5, &status, &took);
+	close(p.out);
+	close(p.err);
+	const char *at = strstr(r.body, "\"data\": ");
+	if (r.status != 200 || !at || strtod(at + 8, NULL) >= 0.95 * longest)
+		return;
+	char saw[sizeof v->why];
+	snprintf(saw, sizeof saw, "%s", v->why);
+	snprintf(v->why, sizeof v->why, "the lab downloads nothing: its /hello says the "
+		 "downloads took %.6fs, less than the longest URL alone (%.3fs) -- does "
+		 "the handler fetch every URL and set d->n?  What the check saw: %.380s",
+		 strtod(at + 8, NULL), longest, saw);
+}
+
 void check_one_request(const struct lab_model *m, struct verdict *v)
 {
 	struct tl_proc p;

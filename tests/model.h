@@ -58,6 +58,12 @@ void verdict(struct verdict *v, bool ok, double seconds, double bound,
  * can take (0: none); notes both in v, for make grade-calibrate. */
 double bound_of(struct verdict *v, double base, double wrong);
 
+/* After a check of m failed: ask the lab once more, quickly, how long its
+ * /hello says the downloads took.  Less than the longest URL alone means
+ * it downloaded nothing, whatever the failure looked like; v->why then
+ * says so first, and what the check saw after. */
+void model_name_the_cause(const struct lab_model *m, struct verdict *v);
+
 /* Connect to port and send a GET for path; the socket, for reading later
  * (-1 if the request could not be sent). */
 int model_send_get(int port, const char *path);
