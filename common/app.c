@@ -74,7 +74,7 @@ const char *app_url(int i)
 void sync_download(struct downloads *d)
 {
 	d->start = now();
-	/* $begin sequential: fetch each URL in turn, urls[i] into d->r[i]; d->n says how many */
+	/* $begin sequential: fetch each URL in turn (fetch), urls[i] into d->r[i], i < nurls; set d->n to how many */
 	d->n = nurls;
 	for (int i = 0; i < nurls; i++)
 		fetch(urls[i], &d->r[i]);
@@ -98,7 +98,7 @@ static void download_fiber(void *arg)
 void async_download(struct downloads *d)
 {
 	d->start = now();
-	/* $begin spawn-join: spawn one fiber per URL (fiber_spawn), then join them all; d->n says how many */
+	/* $begin spawn-join: spawn one fiber per URL (fiber_spawn; NULL: that download fails at once), then join them all (fiber_join); set d->n to how many */
 	struct job jobs[APP_MAX_URLS];
 	fiber *fibers[APP_MAX_URLS];
 

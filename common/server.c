@@ -394,6 +394,7 @@ struct connection {
 static struct connection *live;
 static int nlive;
 static bool evented_done;
+static fiber *slot_waiter;	/* the accept loop, waiting for a free slot */
 
 static void connection_fiber(void *arg)
 {
@@ -407,6 +408,18 @@ static void connection_fiber(void *arg)
 		c->next->prev = c->prev;
 	nlive--;
 	free(c);
+	if (slot_waiter)	/* a slot is free */
+		fiber_wake(slot_waiter);
+}
+
+/* Wait until a connection ends (its fiber wakes this one), or a stop (the
+ * watchman wakes the main fiber): the accept loop's wait when it holds
+ * max_connections already. */
+static void wait_for_a_slot(void)
+{
+	slot_waiter = fiber_self();
+	fiber_suspend("a free slot");
+	slot_waiter = NULL;
 }
 
 static void start_connection(int fd, http_handler *handler)
@@ -484,10 +497,10 @@ int serve_evented(int listen_fd, http_handler *handler)
 	if (!watch)
 		die("server: no memory for the watchman fiber");
 	ready();
-	/* $begin evented-accept: until stopping, accept each connection and serve it in a fiber of its own (start_connection) */
+	/* $begin evented-accept: until stopping, accept each connection (io_accept) and serve it in a fiber of its own (start_connection); hold at most max_connections (--worker-connections) at once, wait_for_a_slot() while full */
 	while (!stopping) {
 		if (nlive >= max_connections) {
-			fiber_sleep(0.01);	/* let some finish first */
+			wait_for_a_slot();
 			continue;
 		}
 		int fd = io_accept(listen_fd);
@@ -498,7 +511,7 @@ int serve_evented(int listen_fd, http_handler *handler)
 			break;
 		}
 	}
-	/* $end evented-accept; stub: (void)start_connection; serve_sync(listen_fd, handler); */
+	/* $end evented-accept; stub: (void)start_connection; (void)wait_for_a_slot; serve_sync(listen_fd, handler); */
 	finish_connections();
 	evented_done = true;
 	fiber_wake(watch);
