@@ -211,14 +211,14 @@ grade-selftest: $(BUILD)/tests/grade
 
 # The handout and the autograder are made from the sources as they are;
 # tools/handout.sh says how a solution region is marked.
-handout:
-	@sh tools/handout.sh $(BUILD)/handout
+handout: $(BIN)/lab1 $(BIN)/lab2 $(BIN)/lab3 $(BIN)/lab4 $(BIN)/lab5 $(BIN)/lab6
+	@REF_BIN=$(BIN) sh tools/handout.sh $(BUILD)/handout
 
 gradescope: handout
 	@sh tools/gradescope.sh $(BUILD)/handout $(BUILD)/gradescope
 
-handout-selftest:
-	@sh tools/handout-selftest.sh
+handout-selftest: $(BIN)/lab1 $(BIN)/lab2 $(BIN)/lab3 $(BIN)/lab4 $(BIN)/lab5 $(BIN)/lab6 $(BIN)/upstream
+	@REF_BIN=$(BIN) sh tools/handout-selftest.sh
 
 RUNS ?= 5
 LOAD ?= 2

@@ -8,7 +8,8 @@
 #     check of our own (1 point, always passes).
 #  2. The handout, unpacked from the autograder as Gradescope would, builds
 #     as setup.sh builds it, with the kit's warnings, which are errors.
-#  3. run_autograder grades it twice, in a folder laid out as Gradescope's
+#  3. Every reference lab (ref/) answers /hello in its model time.
+#  4. run_autograder grades it twice, in a folder laid out as Gradescope's
 #     (source/, submission/, results/), and results.json is read:
 #     - the handout's own files handed in, untouched, in a repository's
 #       layout: it fails exactly the checks grade/exercises lists, all of
@@ -72,7 +73,35 @@ else
 	exit 1
 fi
 
-# ---- 3. graded ----
+# ---- 3. the reference labs ----
+
+# Each ref/ lab, as the student gets it, answers /hello in its model time
+# at half the delays: S for lab 1 to lab 3, M for lab 4, no faster
+# and at most 2.5 times slower; lab 5 and lab 6 answer it.  The banner is
+# the lab's word that it is ready, for the request and for SIGTERM.
+S=$("${REF_BIN:-.}/upstream" --profile --delay-scale 0.5 | sed -n 's/^S //p')
+M=$("${REF_BIN:-.}/upstream" --profile --delay-scale 0.5 | sed -n 's/^M //p')
+problem=
+for lab in lab1 lab2 lab3 lab4 lab5 lab6; do
+	out=$scratch/ref-$lab.out
+	"$kit/ref/$lab" -b 127.0.0.1:0 --delay-scale 0.5 >"$out" 2>&1 &
+	pid=$!
+	port=
+	for _ in $(seq 300); do		# at most 30 s: lab 5 and 6 start a database
+		port=$(sed -n 's|.*http://127\.0\.0\.1:\([0-9][0-9]*\)/.*|\1|p' "$out" | head -1)
+		[ -n "$port" ] || ! kill -0 "$pid" 2>/dev/null || { sleep 0.1; continue; }
+		break
+	done
+	got=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' "http://127.0.0.1:${port:-1}/hello")
+	kill -TERM "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	case $lab in lab1 | lab2 | lab3) want=$S ;; lab4) want=$M ;; *) want= ;; esac
+	echo "$got" | awk -v want="$want" '$1 == 200 && (want == "" || $2 >= 0.95 * want && $2 <= 2.5 * want) { ok = 1 } END { exit !ok }' ||
+		problem="$problem ref/$lab: HTTP ${got% *} in ${got#* }s${want:+, expected about ${want}s};"
+done
+verdict "every ref/ lab answers /hello in its model time (S = ${S}s, M = ${M}s)" "$problem"
+
+# ---- 4. graded ----
 
 # tests RESULTS: one line per test, "STATUS<tab>MAX<tab>VISIBILITY<tab>NAME".
 tests() {
@@ -157,7 +186,7 @@ if [ "$failures" -ne 0 ]; then
 		echo "---- run_autograder, $run:"
 		sed 's/^/    /' "$scratch/$run.log"
 	done
-	echo "handout-selftest: $failures of 4 checks failed"
+	echo "handout-selftest: $failures of 5 checks failed"
 	exit 1
 fi
-echo "handout-selftest: 4 passed, 0 failed"
+echo "handout-selftest: 5 passed, 0 failed"

@@ -36,18 +36,22 @@
 #
 # The handout holds the sources with their regions stubbed, the tests, the
 # grader with grade/points and grade/exercises, the notes and the tools,
-# and tools/handout/README.md, written for the student, as its README.md.
+# tools/handout/README.md, written for the student, as its README.md, and
+# the reference labs, built, in ref/.
 # It leaves out the answer key and the instructors' guide (notes/answers.md,
 # notes/instructors.md and their zh-CN twins), the hidden checks
 # (grade/hidden/ keeps only its README), the CI script, and anything built.
 # In the notes it keeps, a link to a file left out loses its link (its text
 # stays), and a list item whose only links are such links goes.
 #
+# In the notes, a passage that spells out a task's solution is marked too
+# (see "the notes: no task written out" below) and becomes its hint.
+#
 # The tree is a git repository whose one commit is the handout.
 #
 # Then it checks, and fails when one does not hold: every relative link in
 # the handout's Markdown leads to a file in it; the tarball is that
-# repository, clean, and holds no marker, no file left out, nothing built,
+# repository, clean, and holds no marker, no file left out, nothing built but ref/,
 # and none of the solutions' lines (each line of a region that is 12
 # characters or more once its leading and trailing blanks are trimmed,
 # searched for as is).
@@ -96,6 +100,19 @@ find "$tree/grade/hidden" -mindepth 1 ! -name README.md -exec rm -rf {} +
 cp tools/handout/README.md "$tree/README.md"
 rm -rf "$tree/tools/handout"
 rm -rf "$tree/tests/browser/node_modules"	# what `make deps` installs
+
+# ---- the reference labs ----
+
+# ref/lab1 .. ref/lab6: the labs built from the solution, stripped -- the
+# way CS:APP ships tshref -- so that a student measures the notes' numbers
+# on a working kit before and while writing their own.  They come from
+# $REF_BIN (default: here), which `make handout` builds first.
+ref_bin=${REF_BIN:-.}
+mkdir -p "$tree/ref"
+for lab in lab1 lab2 lab3 lab4 lab5 lab6; do
+	[ -x "$ref_bin/$lab" ] || fail "no $ref_bin/$lab to ship as ref/$lab: build the labs first (make)"
+	strip -o "$tree/ref/$lab" "$ref_bin/$lab" || fail "cannot strip $ref_bin/$lab"
+done
 
 # ---- regions into stubs ----
 
@@ -228,6 +245,47 @@ drop_links() {
 	cmp -s "$scratch/md" "$tree/$md" || cp "$scratch/md" "$tree/$md"
 done
 
+# ---- the notes: no task written out ----
+
+# A passage of the notes that spells out a task's solution is marked by two
+# HTML comments, each alone on its line (invisible where the notes are
+# read as Markdown):
+#
+#	<!-- $begin ID: hint: TEXT -->
+#	... the passage ...
+#	<!-- $end ID -->
+#
+# ID is the task's, as in the code; in the handout, TEXT (one line of
+# Markdown) stands in the passage's place.
+unmark() {
+	awk '
+	function malformed(what) {
+		printf "%s:%d: %s\n", FILENAME, FNR, what > "/dev/stderr"
+		bad = 1
+		exit 1
+	}
+	/^<!-- \$begin [a-z0-9-]+: hint: .* -->$/ {
+		if (id != "") malformed("$begin inside the passage " id)
+		id = $3; sub(/:$/, "", id)
+		hint = $0; sub(/^<!-- \$begin [a-z0-9-]+: hint: /, "", hint); sub(/ -->$/, "", hint)
+		print hint
+		next
+	}
+	/^<!-- \$end [a-z0-9-]+ -->$/ {
+		if ($3 != id) malformed("$end " $3 " does not close " (id == "" ? "any passage" : "$begin " id))
+		id = ""
+		next
+	}
+	/<!-- \$(begin|end) / { malformed("a notes marker is <!-- $begin ID: hint: TEXT --> or <!-- $end ID -->, alone on its line") }
+	id != "" { next }
+	{ print }
+	END { if (!bad && id != "") malformed("the passage " id " has no $end") }' "$1"
+}
+(cd "$tree" && grep -rl '<!-- \$begin ' --include='*.md' . | sed 's|^\./||') | while read -r md; do
+	unmark "$tree/$md" >"$scratch/md" || fail "$md: cannot take out its passages"
+	cp "$scratch/md" "$tree/$md"
+done
+
 # ---- the checks ----
 
 # Every relative link (and image) in the handout's Markdown, outside code,
@@ -292,11 +350,14 @@ done
 # Built things: the build folder, objects, and any executable program.
 find "$got" \( -name build -o -name '*.o' -o -name '*.d' -o -name '*.a' \) |
 	while read -r f; do problem "holds ${f#"$got"/}, which is built"; done
-find "$got" -type f | while read -r f; do
+find "$got" -type f ! -path "$got/ref/*" | while read -r f; do
 	[ "$(head -c 4 "$f" | od -An -tx1 | tr -d ' \n')" != 7f454c46 ] ||
 		problem "holds ${f#"$got"/}, a program"
 done
-grep -rl -e '\$begin ' -e '\$end ' --include='*.[ch]' "$got" | while read -r f; do
+for lab in lab1 lab2 lab3 lab4 lab5 lab6; do
+	[ -x "$got/ref/$lab" ] || problem "has no reference lab ref/$lab"
+done
+grep -rl -e '\$begin ' -e '\$end ' --include='*.[ch]' --include='*.md' "$got" | while read -r f; do
 	problem "${f#"$got"/} still has solution markers"
 done
 
