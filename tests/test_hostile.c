@@ -340,13 +340,18 @@ static bool row_answered(const struct hostile *h, const struct target *t, int po
 
 /* Read whatever the server has written so far (its timeline of each
  * /hello goes to stdout), so that a pipe nobody reads never fills and
- * blocks it. */
-static void drain(int fd)
+ * blocks it; keep the end of it in `last` (NULL: nowhere), for a message. */
+static void drain(int fd, char *last, size_t cap)
 {
 	char buf[4096];
 	struct pollfd p = { .fd = fd, .events = POLLIN };
-	while (poll(&p, 1, 0) > 0 && read(fd, buf, sizeof buf) > 0)
-		;
+	ssize_t n;
+	while (poll(&p, 1, 0) > 0 && (n = read(fd, buf, sizeof buf)) > 0)
+		if (last && cap > 0) {	/* the end of the last read */
+			size_t k = (size_t)n < cap - 1 ? (size_t)n : cap - 1;
+			memcpy(last, buf + n - k, k);
+			last[k] = '\0';
+		}
 }
 
 /* Every row of the table against target _i, all on one server: each row
@@ -361,11 +366,13 @@ START_TEST(every_row_gets_its_answer_and_the_server_serves_on)
 	struct tl_proc p;
 	char req[256];
 	int wrong = 0, tried = 0;
+	static char stderr_tail[1024];
 	int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 			 "Connection: close\r\n\r\n", t->good);
 
 	reported = 0;
 	report[0] = '\0';
+	stderr_tail[0] = '\0';
 	start(_i, &p);
 	for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++) {
 		const struct hostile *h = &rows[k];
@@ -375,11 +382,11 @@ START_TEST(every_row_gets_its_answer_and_the_server_serves_on)
 		wrong += !row_answered(h, t, p.port);
 		struct tl_reply r;
 		tl_raw(p.port, req, (size_t)n, 5, &r);
-		drain(p.out);
-		drain(p.err);
+		drain(p.out, NULL, 0);
+		drain(p.err, stderr_tail, sizeof stderr_tail);
 		ck_assert_msg(r.status == 200, "%s: after %s, GET %s should be answered "
-			      "200 within 5s; got %s\n%s", t->name, h->name, t->good,
-			      described(&r), report);
+			      "200 within 5s; got %s\n%s\nits stderr ends: %s", t->name, h->name,
+			      t->good, described(&r), report, stderr_tail);
 	}
 	ck_assert_msg(wrong == 0, "%s: %d of %d rows answered wrong:\n%s", t->name,
 		      wrong, tried, report);

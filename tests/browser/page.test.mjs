@@ -161,6 +161,13 @@ async function main() {
 	// another cannot beat their sum, so a lab 4 that makes them still
 	// fails, as tests/model.c's bounds do
 	shape("lab4, 4 at once", got[3], M, "M", false, 0.9 * S);
+	// and not one after another: a lab 4 that serves one request at a
+	// time ends its rows at least M apart, 3 M from first to last; a slow
+	// page moves the ends, it does not spread them that far
+	const ends4 = got[3].rows.map(r => r.end);
+	check("lab4, 4 at once: the rows end together, not M apart",
+	      Math.max(...ends4) - Math.min(...ends4) < 0.9 * 3 * M,
+	      "rows end at " + ends4.map(e => e.toFixed(3)).join(" ") + `; M = ${M}s`);
 	// The verdict is the page's reading of the slowest answer: "ok" when it
 	// is nearer (by ratio) the lab's own column of the table than the
 	// others.  How near a lab comes is the machine's to decide (shape()
