@@ -107,8 +107,10 @@ void model_name_the_cause(const struct lab_model *m, struct verdict *v)
 	int status;
 	double took;
 
+	static const char get[] = "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+				  "Connection: close\r\n\r\n";
 	tl_start(&p, m->bin, fast);
-	tl_get(p.port, "/hello", &r);
+	tl_raw(p.port, get, sizeof get - 1, 2, &r);	/* at 0.02, well under 0.1 s */
 	tl_terminate(&p, 5, &status, &took);
 	close(p.out);
 	close(p.err);

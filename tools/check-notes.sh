@@ -314,7 +314,7 @@ fi
 if [ ! -x "$GRADER" ]; then
 	problem "$GRADER:1: no grader to count the notes' figures against (make $GRADER)"
 else
-	LAB= GRADE_DIR=grade GRADE_LIST=1 "$GRADER" >"$TMP/graded"
+	LAB= CALIBRATE= GRADE_DIR=grade GRADE_LIST=1 "$GRADER" >"$TMP/graded"
 	awk '/^[a-z0-9-]+: / { id = $1; sub(/:$/, "", id); next }
 	     /^\t/ { sub(/^\t/, ""); print id "\t" $0 }' grade/exercises >"$TMP/tasks"
 	awk -F'\t' -v words="$NUMBER_WORDS" '
@@ -373,7 +373,7 @@ else
 			before = substr(s, from > 30 ? from - 30 : 1, from > 30 ? 30 : from - 1)
 			m = substr(t, RSTART, RLENGTH); t = substr(t, RSTART + RLENGTH)
 			at = from + RLENGTH - 1	# t is what follows in s
-			if (m ~ /分$/ && (substr(t, 1, 3) == "钟" || substr(t, 1, 3) == "位")) continue
+			if (m ~ /分$/ && t ~ /^(钟|位)/) continue
 			if (before ~ /(scor|给了|得了|拿到)/) continue
 			sub(/^[^0-9a-z]*/, "", m); sub(/^worth /, "", m); sub(/ ?(points?|分).*$/, "", m)
 			if ((v = number(m)) >= 0 && !ok["points", v])
@@ -422,7 +422,8 @@ else
 					say("`" name "` is worth " keypts[name] " in grade/points, not " val)
 			}
 		}
-	}' "$TMP/graded" "$TMP/tasks" $NOTES grade/hidden/README.md >>"$TMP/problems"
+	}' "$TMP/graded" "$TMP/tasks" $NOTES $(ls grade/hidden/README.md \
+	    tools/handout/README.md 2>/dev/null) >>"$TMP/problems"
 fi
 
 # ---- (e) links and anchors ----
@@ -524,8 +525,9 @@ FNR == 1 { fence = 0; a = "" }
 	}
 	if (fence) next
 	t = s
-	while (match(t, /[Ll]ines? [0-9]+(( and |, |–|-)[0-9]+)*|第 *[0-9]+ *行/)) {
+	while (match(t, /(^|[^A-Za-z])[Ll]ines? [0-9]+(( and |, |–|-)[0-9]+)*|第 *[0-9]+ *行/)) {
 		m = substr(t, RSTART, RLENGTH); t = substr(t, RSTART + RLENGTH)
+		sub(/^[^A-Za-z第]/, "", m)
 		gsub(/[^0-9]+/, " ", m)
 		n = split(m, num, " ")
 		for (k = 1; k <= n; k++)

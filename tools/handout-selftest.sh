@@ -7,7 +7,8 @@
 #     nowhere), and tools/gradescope.sh the autograder, given one hidden
 #     check of our own (1 point, always passes).
 #  2. The handout, unpacked from the autograder as Gradescope would, builds
-#     as setup.sh builds it, with the kit's warnings, which are errors.
+#     as setup.sh builds it, with the kit's warnings, which are errors, and
+#     its make notes-check passes.
 #  3. Every reference lab (ref/) answers /hello in its model time.
 #  4. run_autograder grades it twice, in a folder laid out as Gradescope's
 #     (source/, submission/, results/), and results.json is read:
@@ -72,6 +73,11 @@ else
 	verdict "the handout builds with no warning" "make failed"
 	exit 1
 fi
+# Its notes hold to its own code and README, as the kit's do.
+problem=
+make -C "$kit" -s notes-check >"$scratch/notes.log" 2>&1 ||
+	problem=" $(tail -5 "$scratch/notes.log" | tr '\n' ' ')"
+verdict "the handout's make notes-check passes" "$problem"
 
 # ---- 3. the reference labs ----
 
@@ -82,6 +88,9 @@ fi
 S=$("${REF_BIN:-.}/upstream" --profile --delay-scale 0.5 | sed -n 's/^S //p')
 M=$("${REF_BIN:-.}/upstream" --profile --delay-scale 0.5 | sed -n 's/^M //p')
 problem=
+[ -n "$S" ] && [ -n "$M" ] || problem=" no S and M from ${REF_BIN:-.}/upstream --profile;"
+pid=
+trap '[ -z "$pid" ] || kill -KILL "$pid" 2>/dev/null; rm -rf "$scratch"' EXIT INT TERM
 for lab in lab1 lab2 lab3 lab4 lab5 lab6; do
 	out=$scratch/ref-$lab.out
 	"$kit/ref/$lab" -b 127.0.0.1:0 --delay-scale 0.5 >"$out" 2>&1 &
@@ -92,12 +101,18 @@ for lab in lab1 lab2 lab3 lab4 lab5 lab6; do
 		[ -n "$port" ] || ! kill -0 "$pid" 2>/dev/null || { sleep 0.1; continue; }
 		break
 	done
-	got=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' "http://127.0.0.1:${port:-1}/hello")
-	kill -TERM "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
+	if [ -n "$port" ]; then
+		got=$(curl -s -m 20 -o /dev/null -w '%{http_code} %{time_total}' \
+			"http://127.0.0.1:$port/hello" || true)
+	else
+		got="no-banner 0"
+	fi
+	kill -TERM "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	pid=
 	case $lab in lab1 | lab2 | lab3) want=$S ;; lab4) want=$M ;; *) want= ;; esac
 	echo "$got" | awk -v want="$want" '$1 == 200 && (want == "" || $2 >= 0.95 * want && $2 <= 2.5 * want) { ok = 1 } END { exit !ok }' ||
-		problem="$problem ref/$lab: HTTP ${got% *} in ${got#* }s${want:+, expected about ${want}s};"
+		problem="$problem ref/$lab: HTTP ${got% *} in ${got#* }s${want:+, expected about ${want}s}: $(head -c 300 "$out" | tr '\n' ' ');"
 done
 verdict "every ref/ lab answers /hello in its model time (S = ${S}s, M = ${M}s)" "$problem"
 
@@ -186,7 +201,7 @@ if [ "$failures" -ne 0 ]; then
 		echo "---- run_autograder, $run:"
 		sed 's/^/    /' "$scratch/$run.log"
 	done
-	echo "handout-selftest: $failures of 5 checks failed"
+	echo "handout-selftest: $failures of 6 checks failed"
 	exit 1
 fi
-echo "handout-selftest: 5 passed, 0 failed"
+echo "handout-selftest: 6 passed, 0 failed"

@@ -315,6 +315,13 @@ done 2>"$scratch/dangling"
 # A repository with the handout as its one commit: the exercises' git
 # steps (git diff, git checkout -- FILE) work from the start, and a
 # student's own commits show what they wrote.
+# Git runs without the maintainer's own configuration (hooks, excludes,
+# templates), and the commit is dated as the reference tree's last one.
+GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1
+export GIT_CONFIG_GLOBAL GIT_CONFIG_NOSYSTEM
+GIT_AUTHOR_DATE=$(git log -1 --format=%cI 2>/dev/null || date -u +%Y-%m-%dT%H:%M:%SZ)
+GIT_COMMITTER_DATE=$GIT_AUTHOR_DATE
+export GIT_AUTHOR_DATE GIT_COMMITTER_DATE
 git -C "$tree" init -q
 git -C "$tree" add -A
 git -C "$tree" -c user.name=workerlab -c user.email=workerlab@localhost \
