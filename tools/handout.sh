@@ -16,7 +16,7 @@
 #	... the reference solution ...
 #	/* $end ID */
 #
-# ID names the exercise (lower-case letters, digits and '-'); TASK says in
+# ID names the task (lower-case letters, digits and '-'); TASK says in
 # one line what to write.  When the handout needs code in the region's
 # place -- a function must return a value, a helper must stay in use, the
 # lab should still run -- the $end line carries it, after "; stub: ":
@@ -29,8 +29,8 @@
 #	/* TODO(coop-wait): TASK */
 #	return poll_wait(fd, events, timeout);
 #
-# One exercise may mark several regions (a helper, and the function that
-# uses it).  grade/exercises lists the exercises and the grader's checks
+# One task may mark several regions (a helper, and the function that
+# uses it).  grade/exercises lists the tasks and the grader's checks
 # each one serves: an ID in the sources that is not there, or one there
 # with no region, stops the script, as does a malformed marker.
 #
@@ -171,14 +171,14 @@ for f in $region_files; do
 	stub "$f" >"$tree/$f" || fail "$f: cannot make its stubs"
 done
 
-# Every exercise has regions, and every region an exercise in grade/exercises.
+# Every task has regions, and every region a task in grade/exercises.
 sort -u "$scratch/ids" >"$scratch/ids.sorted"
 awk '!/^#/ && /^[a-z0-9-]+:/ { sub(/:.*/, ""); print }' grade/exercises |
 	sort -u >"$scratch/listed"
 unlisted=$(comm -23 "$scratch/ids.sorted" "$scratch/listed")
-[ -z "$unlisted" ] || fail "regions of exercises not in grade/exercises:" $unlisted
+[ -z "$unlisted" ] || fail "regions of tasks not in grade/exercises:" $unlisted
 unmarked=$(comm -13 "$scratch/ids.sorted" "$scratch/listed")
-[ -z "$unmarked" ] || fail "grade/exercises lists exercises with no region:" $unmarked
+[ -z "$unmarked" ] || fail "grade/exercises lists tasks with no region:" $unmarked
 
 # ---- the notes: no link to a file left out ----
 
@@ -388,6 +388,6 @@ if [ -s "$problems" ]; then
 	exit 1
 fi
 echo "handout: $tree and $tarball: $(grep -c . "$scratch/ids") regions of" \
-     "$(wc -l <"$scratch/ids.sorted") exercises stubbed in" \
+     "$(wc -l <"$scratch/ids.sorted") tasks stubbed in" \
      "$(echo "$region_files" | wc -w) files; no solution line, marker, left-out" \
      "or built file in the tarball, and no link leads nowhere"
