@@ -21,6 +21,9 @@
 #                   run_autograder: it must lose exactly the checks of
 #                   grade/exercises, and score full marks with the regions
 #                   put back (part of make test)
+#   make handout-stubs  grade the handout with one task's stub in place at a
+#                   time: each must fail exactly the checks grade/exercises
+#                   lists under it, within 180 s (tools/handout-stubs.sh)
 #   make grade-calibrate  for a grading machine: run each graded check RUNS
 #                   times (default 5); per check the worst figure, its bound
 #                   and the margin, and the WORKERLAB_SLOW to grade with
@@ -87,7 +90,7 @@ GRADER_O := $(BUILD)/common/util.o $(BUILD)/common/listen.o $(BUILD)/common/prof
 
 .PHONY: all test check test-here test-browser demo asan asan-build tsan tsan-build grade grade-selftest grade-calibrate \
 	stress fuzz valgrind bench bench-python bench-db notes-check deps clean handout gradescope \
-	handout-selftest
+	handout-selftest handout-stubs
 .SECONDARY:
 all: $(PROGRAMS)
 
@@ -219,6 +222,9 @@ gradescope: handout
 
 handout-selftest: $(BIN)/lab1 $(BIN)/lab2 $(BIN)/lab3 $(BIN)/lab4 $(BIN)/lab5 $(BIN)/lab6 $(BIN)/upstream
 	@REF_BIN=$(BIN) sh tools/handout-selftest.sh
+
+handout-stubs: $(BIN)/lab1 $(BIN)/lab2 $(BIN)/lab3 $(BIN)/lab4 $(BIN)/lab5 $(BIN)/lab6
+	@REF_BIN=$(BIN) sh tools/handout-stubs.sh
 
 RUNS ?= 5
 LOAD ?= 2

@@ -37,27 +37,33 @@ void sync_queries(struct queries *q)
 		run_one(&q->r[i]);
 }
 
+/* $begin spawn-join: what one query fiber runs: one query into its result */
 static void query_fiber(void *arg)
 {
 	run_one(arg);
 }
+/* $end spawn-join */
 
+/* gevent.spawn for each query, then joinall: async_download()'s pattern. */
 void async_queries(struct queries *q)
 {
-	fiber *f[QUERIES];
 	q->start = now();
+	/* $begin spawn-join: as async_download(): spawn one fiber per query (fiber_spawn; NULL: that query fails at once), then join them all; set q->n to how many */
+	fiber *fibers[QUERIES];
+
 	q->n = QUERIES;
 	for (int i = 0; i < QUERIES; i++) {
-		f[i] = fiber_spawn(query_fiber, &q->r[i], "query");
-		if (!f[i]) {
+		fibers[i] = fiber_spawn(query_fiber, &q->r[i], "query");
+		if (!fibers[i]) {
 			double t = now();
 			q->r[i] = (struct query_result){ .start = t, .end = t,
 							 .error = "no memory for a fiber" };
 		}
 	}
 	for (int i = 0; i < QUERIES; i++)
-		if (f[i])
-			fiber_join(f[i]);
+		if (fibers[i])
+			fiber_join(fibers[i]);
+	/* $end spawn-join; stub: q->n = 0; */
 }
 
 bool queries_spawn_wanted(const char *query)

@@ -54,7 +54,7 @@ void check_db_answers_json(const struct lab_model *m, struct verdict *v)
 
 	bound_of(v, 0, 0);
 	start(&p, m, "0.1", NULL, NULL);
-	tl_get(p.port, "/db", &r);
+	tl_get_within(p.port, "/db", model_patience(0), &r);
 	tl_stop(&p);
 	tl_header(&r, "Content-Type", ct, sizeof ct);
 	if (strncmp(r.body, prefix, strlen(prefix)) == 0)
@@ -76,11 +76,12 @@ void check_db_one_request(const struct lab_model *m, struct verdict *v)
 	struct tl_proc p;
 	struct tl_reply r;
 	start(&p, m, "0.3", NULL, NULL);
-	tl_get(p.port, "/db", &r);
+	tl_get_within(p.port, "/db", model_patience(bound), &r);
 	tl_stop(&p);
 	double t = r.seconds;
 	if (r.status != 200)
-		return verdict(v, false, t, bound, "/db answered %d: %.300s", r.status, r.body);
+		return verdict(v, false, t, bound, "/db %s: %.300s",
+			       tl_outcome(&r, (char[64]){ 0 }, 64), r.body);
 	verdict(v, t >= 0.95 * s && t <= bound, t, bound, "one /db took %.3fs; expected "
 		"near %.3fs, ten queries of %.3fs one after another", t, s, Q(0.3));
 }
@@ -88,15 +89,15 @@ void check_db_one_request(const struct lab_model *m, struct verdict *v)
 void check_db_four_at_once(const struct lab_model *m, struct verdict *v)
 {
 	const double s = S(0.3);
+	double bound = m->fibers ? bound_of(v, 2 * s, 4 * s) : bound_of(v, 8 * s, 0);
 	struct tl_proc p;
 	double e[4];
 	start(&p, m, "0.3", NULL, NULL);
-	int ok = tl_get_many(p.port, "/db", 4, e);
+	int ok = tl_get_many_within(p.port, "/db", 4, model_patience(bound), e);
 	tl_stop(&p);
+	if (ok != 4)
+		return verdict(v, false, e[3], bound, "%d of 4 /db answered 200", ok);
 	if (!m->fibers) {	/* the blocking driver: one after another */
-		double bound = bound_of(v, 8 * s, 0);
-		if (ok != 4)
-			return verdict(v, false, e[3], bound, "%d of 4 /db answered 200", ok);
 		for (int k = 0; k < 4; k++)
 			if (e[k] < 0.95 * (k + 1) * s)
 				return verdict(v, false, e[k], bound, "/db %d of 4 ended at %.3fs; "
@@ -106,9 +107,6 @@ void check_db_four_at_once(const struct lab_model *m, struct verdict *v)
 		return verdict(v, e[3] <= bound, e[3], bound, "the 4th /db ended at %.3fs; "
 			       "expected near 4*S = %.3fs", e[3], 4 * s);
 	}
-	double bound = bound_of(v, 2 * s, 4 * s);
-	if (ok != 4)
-		return verdict(v, false, e[3], bound, "%d of 4 /db answered 200", ok);
 	if (e[0] < 0.95 * s)
 		return verdict(v, false, e[0], bound, "a /db ended at %.3fs, before its ten "
 			       "queries could (S = %.3fs)", e[0], s);
@@ -134,17 +132,18 @@ void check_db_hello_meanwhile(const struct lab_model *m, struct verdict *v)
 	bool started = tl_wait_fds(p.pid, fds + 2, 10 * model_slowness());
 	double t1 = now();
 	if (started)
-		tl_get(p.port, "/hello", &hello);
+		tl_get_within(p.port, "/hello", model_patience(bound), &hello);
 	if (fd >= 0) {
-		tl_read_reply(fd, t0, 10 * model_slowness(), &db);
+		tl_read_reply(fd, t0, model_patience(bound), &db);
 		close(fd);
 	}
 	tl_stop(&p);
 	if (!started || fd < 0)
 		return verdict(v, false, 0, bound, "the lab never started the /db");
 	if (hello.status != 200 || db.status != 200)
-		return verdict(v, false, 0, bound, "/hello answered %d, /db %d", hello.status,
-			       db.status);
+		return verdict(v, false, 0, bound, "/hello %s, /db %s",
+			       tl_outcome(&hello, (char[64]){ 0 }, 64),
+			       tl_outcome(&db, (char[64]){ 0 }, 64));
 	double after_db = t1 - t0 + hello.seconds;
 	if (!m->fibers) {
 		if (after_db < 0.95 * s)
@@ -172,13 +171,13 @@ void check_db_spawn(const struct lab_model *m, struct verdict *v)
 	struct tl_proc p;
 	struct tl_reply warm, r;
 	start(&p, m, "1", "--pool", "5");
-	tl_get(p.port, "/db?spawn=1", &warm);
-	tl_get(p.port, "/db?spawn=1", &r);
+	tl_get_within(p.port, "/db?spawn=1", model_patience(bound), &warm);
+	tl_get_within(p.port, "/db?spawn=1", model_patience(bound), &r);
 	tl_stop(&p);
 	double t = r.seconds;
 	if (r.status != 200)
-		return verdict(v, false, t, bound, "/db?spawn=1 answered %d: %.300s", r.status,
-			       r.body);
+		return verdict(v, false, t, bound, "/db?spawn=1 %s: %.300s",
+			       tl_outcome(&r, (char[64]){ 0 }, 64), r.body);
 	if (t < 0.95 * want)
 		return verdict(v, false, t, bound, "/db?spawn=1 took %.3fs; it cannot take less "
 			       "than %.3fs (%s)", t, want, m->fibers ? "two rounds of the pool "

@@ -58,6 +58,12 @@ void verdict(struct verdict *v, bool ok, double seconds, double bound,
  * can take (0: none); notes both in v, for make grade-calibrate. */
 double bound_of(struct verdict *v, double base, double wrong);
 
+/* How long a check whose figure is held to `bound` waits for its answers
+ * (at least 5 s, times the slowness): long past the bound, so that only a
+ * lab that fails anyway is cut off, and short, so that one that hangs is
+ * graded in seconds, not minutes. */
+double model_patience(double bound);
+
 /* After a check of m failed: ask the lab once more, quickly, how long its
  * /hello says the downloads took.  Less than the longest URL alone means
  * it downloaded nothing, whatever the failure looked like; v->why then

@@ -130,6 +130,10 @@ struct tl_reply {
 	double seconds;		/* from before the connect to the end of the answer */
 };
 
+/* How the request ended, for a message: "answered 404", "closed the
+ * connection with no answer" or "gave no answer in 5.0s"; in buf. */
+const char *tl_outcome(const struct tl_reply *r, char *buf, size_t len);
+
 /* Does a time the server measured for this request (the "data" of /hello,
  * printed with six decimals) fit inside the client's r->seconds, as it must
  * when both are right? */
@@ -140,13 +144,17 @@ bool tl_fits_inside(double server_seconds, const struct tl_reply *r);
 void tl_raw(int port, const char *bytes, size_t len, double timeout,
 	    struct tl_reply *r);
 
-/* GET path with "Connection: close". */
+/* GET path with "Connection: close", waiting at most 30 s for the answer;
+ * tl_get_within waits at most `patience` seconds. */
 void tl_get(int port, const char *path, struct tl_reply *r);
+void tl_get_within(int port, const char *path, double patience, struct tl_reply *r);
 
 /* Send n GETs at once on n connections; ends[i] is when the i-th finished
  * (seconds since before the first connect), sorted ascending.  Returns how
- * many answered 200. */
+ * many answered 200.  Fails the test when some are still unanswered after
+ * 60 s, or after `patience` seconds for tl_get_many_within. */
 int tl_get_many(int port, const char *path, int n, double *ends);
+int tl_get_many_within(int port, const char *path, int n, double patience, double *ends);
 
 /* The value of header name in r->head, copied to out, or false. */
 bool tl_header(const struct tl_reply *r, const char *name, char *out, size_t len);

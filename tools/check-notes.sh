@@ -316,7 +316,8 @@ if [ ! -x "$GRADER" ]; then
 else
 	LAB= CALIBRATE= GRADE_DIR=grade GRADE_LIST=1 "$GRADER" >"$TMP/graded"
 	awk '/^[a-z0-9-]+: / { id = $1; sub(/:$/, "", id); next }
-	     /^\t/ { sub(/^\t/, ""); print id "\t" $0 }' grade/exercises >"$TMP/tasks"
+	     /^\t/ { sub(/^\t/, ""); alone = sub(/^\(alone\) /, "")
+		      print id "\t" $0 "\t" alone }' grade/exercises >"$TMP/tasks"
 	awk -F'\t' -v words="$NUMBER_WORDS" '
 	function number(s) { return s ~ /^[0-9]+$/ ? s + 0 : (s in word ? word[s] : -1) }
 	function allow(set, n) {
@@ -333,7 +334,8 @@ else
 		next
 	}
 	FILENAME == ARGV[2] {
-		if (!($2 in listed)) { listed[$2] = 1; tasked++; taskpts += pts[$2] }
+		# (alone) checks count for their task, not for the whole handout
+		if (!$3 && !($2 in listed)) { listed[$2] = 1; tasked++; taskpts += pts[$2] }
 		taskchecks[$1]++; onetask[$1] += pts[$2]
 		next
 	}
