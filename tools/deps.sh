@@ -15,10 +15,12 @@ GRADE_PACKAGES="build-essential pkg-config libcurl4-openssl-dev libev-dev check 
 # valgrind also provides the header that registers fiber stacks; clang and
 # its runtime are for `make fuzz` (libFuzzer); gnuplot draws `make bench`'s
 # charts; zip packs `make gradescope`'s autograder.zip and unzip tries it.
-# python3-psycopg2 and python3-psycogreen: bench-python's database scenario.
+# gunicorn, python3-flask, python3-gevent and python3-requests run the
+# note's Flask app for `make bench-python`; python3-psycopg2 and
+# python3-psycogreen, its database scenario.
 # chromium runs `make test-browser` (the classroom page), driven by
 # playwright-core from the npm registry (below), which downloads no browser.
-TOOL_PACKAGES="valgrind clang libclang-rt-14-dev gnuplot-nox zip unzip python3-psycopg2 python3-psycogreen chromium"
+TOOL_PACKAGES="valgrind clang libclang-rt-14-dev gnuplot-nox zip unzip gunicorn python3-flask python3-gevent python3-requests python3-psycopg2 python3-psycogreen chromium"
 
 case ${1:-all} in
 grade) PACKAGES=$GRADE_PACKAGES ;;

@@ -127,6 +127,20 @@ scale() {
 	[ -s "$DIR/scale.csv" ] || return 0
 	awk -F, -v lang="$1" '
 	function t(en, zh) { return lang == "zh" ? zh : en }
+	function swap(s, from, to,   k) {	# every "from" in s, as text
+		while ((k = index(s, from)) > 0)
+			s = substr(s, 1, k - 1) to substr(s, k + length(from))
+		return s
+	}
+	function measure(s) {	# bench.sh names a figure in English
+		if (lang != "zh") return s
+		s = swap(s, " one request: ms above S", " 单个请求：比 S 多的毫秒数")
+		s = swap(s, " one request: ms above M", " 单个请求：比 M 多的毫秒数")
+		s = swap(s, " kept in flight: throughput", " 个持续在途：吞吐量")
+		s = swap(s, " at once: ", " 个同时：")
+		s = swap(s, "CPU per /hello in ms (lab process)", "每个 /hello 的 CPU 毫秒数（lab 进程）")
+		return swap(s, "peak RSS in MB", "RSS 峰值（MB）")
+	}
 	NR == 1 {
 		print ""
 		print t("## At scale: each figure beside its goal", "## 大规模：每项实测与目标对照")
@@ -137,11 +151,11 @@ scale() {
 		print t("| measure | measured | goal | |", "| 指标 | 实测 | 目标 | |")
 		print "|---|---|---|---|"
 	}
-	$4 == "info" { printf "| %s | %s | – | %s |\n", $1, $2, t("for comparison", "对照") ; next }
+	$4 == "info" { printf "| %s | %s | – | %s |\n", measure($1), $2, t("for comparison", "对照") ; next }
 	{
 		met = ($4 == "max") ? ($2 + 0 <= $3 + 0) : ($2 + 0 >= $3 + 0)
 		verdict = met ? t("met", "达到") : sprintf(t("missed by %.2f", "差 %.2f"), $2 - $3)
-		printf "| %s | %s | %s %s | %s |\n", $1, $2, ($4 == "max" ? "≤" : "≥"), $3, verdict
+		printf "| %s | %s | %s %s | %s |\n", measure($1), $2, ($4 == "max" ? "≤" : "≥"), $3, verdict
 	}' "$DIR/scale.csv"
 }
 
