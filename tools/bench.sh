@@ -40,7 +40,7 @@
 # shared with tools/bench-python.sh.
 #
 # Timing: the sync labs at c = 16 take 16 S = 39 s for the last answer, so
-# the full run is about three minutes, QUICK=1 about twenty seconds.
+# the full run is about six minutes, QUICK=1 about half a minute.
 set -eu
 
 cd "$(dirname "$0")/.."
