@@ -179,21 +179,7 @@ verdict "the untouched handout loses exactly the $(wc -l <"$scratch/expected") c
 rm -rf "$root/submission"/*
 problem=
 while read -r path; do
-	awk '
-	FNR == NR {		# the reference: its regions, in order
-		if ($0 ~ /^[ \t]*\/\* \$begin /) { r++; n[r] = 0; inside = 1; next }
-		if ($0 ~ /^[ \t]*\/\* \$end /) { stub[r] = $0 ~ /; stub: /; inside = 0; next }
-		if (inside) line[r, ++n[r]] = $0
-		next
-	}
-	skip { skip = 0; next }
-	/^[ \t]*\/\* TODO\([a-z0-9-]+\): / {
-		k++
-		for (i = 1; i <= n[k]; i++) print line[k, i]
-		skip = stub[k]
-		next
-	}
-	{ print }' "$path" "$kit/$path" >"$root/submission/$(basename "$path")"
+	awk -f tools/put-back.awk "$path" "$kit/$path" >"$root/submission/$(basename "$path")"
 	grep -Ev '^[[:blank:]]*/\* \$(begin|end) ' "$path" >"$scratch/reference"
 	cmp -s "$scratch/reference" "$root/submission/$(basename "$path")" ||
 		problem="$problem $path with its regions put back is not the reference;"

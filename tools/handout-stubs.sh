@@ -46,23 +46,7 @@ variant() {
 	cp -a "$handout" "$2"
 	[ "$1" = untouched ] && return
 	while read -r path; do
-		awk -v keep="$1" '
-		FNR == NR {
-			if ($0 ~ /^[ \t]*\/\* \$begin /) { r++; n[r] = 0; inside = 1; next }
-			if ($0 ~ /^[ \t]*\/\* \$end /) { stub[r] = $0 ~ /; stub: /; inside = 0; next }
-			if (inside) line[r, ++n[r]] = $0
-			next
-		}
-		skip { skip = 0; next }
-		/^[ \t]*\/\* TODO\([a-z0-9-]+\): / {
-			k++
-			id = $0; sub(/.*TODO\(/, "", id); sub(/\).*/, "", id)
-			if (id == keep) { print; next }
-			for (i = 1; i <= n[k]; i++) print line[k, i]
-			skip = stub[k]
-			next
-		}
-		{ print }' "$path" "$handout/$path" >"$2/$path"
+		awk -v keep="$1" -f tools/put-back.awk "$path" "$handout/$path" >"$2/$path"
 	done <"$scratch/h/submitted-files"
 }
 
