@@ -6,8 +6,7 @@
 #include <string.h>
 
 #include "answer.h"
-
-enum { BAR = 44, LABEL = 18 };	/* label + bar + status and time: 80 columns */
+#include "timeline.h"
 
 /* The part of a URL after its host, for a short row label. */
 static const char *label_of(const char *url)
@@ -15,30 +14,6 @@ static const char *label_of(const char *url)
 	const char *p = strstr(url, "://");
 	p = p ? strchr(p + 3, '/') : NULL;
 	return p && p[1] ? p : url;
-}
-
-/* Where time t falls on a bar of BAR columns that spans [t0, t0 + span],
- * kept on the bar: a time outside it must not become an int it cannot be. */
-static int column(double t, double t0, double span, double round)
-{
-	double c = (t - t0) / span * BAR + round;
-	return c < 0 ? 0 : c > BAR ? BAR : (int)c;
-}
-
-/* One row: a bar from the fetch's start to its end on a shared axis. */
-static void timeline_row(const struct fetch_result *r, const char *url,
-			 double t0, double span)
-{
-	char bar[BAR + 1];
-	int from = column(r->start, t0, span, 0);
-	int to = column(r->end, t0, span, 0.5);
-	if (to <= from)
-		to = from + 1;	/* even a fast fetch shows */
-	for (int i = 0; i < BAR; i++)
-		bar[i] = i >= from && i < to ? '#' : ' ';
-	bar[BAR] = '\0';
-	printf("  %-*.*s|%s| %3ld %5.3fs\n", LABEL, LABEL, label_of(url), bar,
-	       r->status, r->end - r->start);
 }
 
 void app_log(const struct downloads *d, double elapsed)
@@ -49,9 +24,13 @@ void app_log(const struct downloads *d, double elapsed)
 		printf(i ? ", %ld" : "%ld", d->r[i].status);
 	printf("] %.3fs\n", elapsed);
 	double span = elapsed > 0 ? elapsed : 1e-6;
-	for (int i = 0; i < d->n; i++)
-		timeline_row(&d->r[i], app_url(i), d->start, span);
-	printf("  %-*s 0s%*.3fs\n", LABEL, "", BAR - 2, elapsed);
+	for (int i = 0; i < d->n; i++) {
+		char status[16];
+		snprintf(status, sizeof status, "%ld", d->r[i].status);
+		timeline_row(label_of(app_url(i)), d->r[i].start, d->r[i].end, d->start,
+			     span, status);
+	}
+	timeline_axis(elapsed);
 	fflush(stdout);
 	funlockfile(stdout);
 }
@@ -59,15 +38,6 @@ void app_log(const struct downloads *d, double elapsed)
 static bool failed(const struct fetch_result *r)
 {
 	return r->status == 0 || r->status >= 500;
-}
-
-/* Does the query string hold trace=1? */
-static bool wants_trace(const char *query)
-{
-	for (const char *p = query; p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL)
-		if (strncmp(p, "trace=1", 7) == 0 && (p[7] == '\0' || p[7] == '&'))
-			return true;
-	return false;
 }
 
 static void trace(struct http_response *res, const struct downloads *d)
@@ -122,7 +92,7 @@ void app_answer(const struct http_request *req, struct http_response *res,
 		http_printf(res, "\"");
 	}
 	http_printf(res, ", \"data\": %.6f", elapsed);
-	if (wants_trace(req->query))
+	if (http_query_flag(req->query, "trace"))
 		trace(res, d);
 	http_printf(res, "}");
 }

@@ -20,13 +20,13 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "arbiter.h"
+#include "proc.h"
 #include "util.h"
 
 struct slot {
@@ -74,9 +74,9 @@ static _Noreturn void be_worker(struct slot *s, pid_t master, double timeout,
 				int listen_fd, server_worker *worker,
 				http_handler *handler)
 {
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != master)	/* the master died before prctl */
+	if (!proc_tie_to_parent(SIGKILL, master))
 		_exit(0);
+	proc_name("worker", "worker");
 	close(sigfd);		/* the master's; a worker catches its own */
 	my_beat = &s->beat_ms;
 	server_set_heartbeat(beat, timeout / 4 < 1 ? timeout / 4 : 1);
@@ -125,8 +125,7 @@ static void reap(struct slot *s, bool stopping)
 		    WEXITSTATUS(status));
 	else if (!stopping)
 		say("INFO", "Worker (pid:%d) exited", (int)s->pid);
-	/* one that lived less than a second waits a second: no tight loop */
-	s->restart_at = now() - s->born < 1 ? now() + 1 : now();
+	s->restart_at = proc_restart_at(s->born);
 	s->pid = 0;
 }
 
@@ -153,12 +152,6 @@ static int live_workers(void)
 	for (int i = 0; i < nslots; i++)
 		n += slots[i].pid > 0;
 	return n;
-}
-
-static struct timespec timespec_of(double seconds)
-{
-	long long ns = (long long)(seconds * 1e9);
-	return (struct timespec){ (time_t)(ns / 1000000000), (long)(ns % 1000000000) };
 }
 
 /* The next watched signal, waiting up to `seconds` for one; 0: none came. */

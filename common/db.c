@@ -17,11 +17,11 @@ static char *conninfo;
 static int pool_size = 10;
 static bool patched;
 
-struct conn {
+struct db_conn {
 	PGconn *pg;		/* NULL: not open */
 	bool busy;
 };
-static struct conn pool[DB_MAX_POOL];
+static struct db_conn pool[DB_MAX_POOL];
 
 /* Fibers waiting for a connection, first come first served. */
 static fiber *waiting[1024];
@@ -106,7 +106,7 @@ static PGconn *connect_cooperative(void)
 }
 
 /* Open c: 0, or -1 with the server's reason in err. */
-static int open_conn(struct conn *c, char *err, size_t errlen)
+static int open_conn(struct db_conn *c, char *err, size_t errlen)
 {
 	PGconn *pg = patched ? connect_cooperative()
 			     : PQconnectdbParams(keywords, values(), 1);
@@ -140,10 +140,10 @@ static void unqueue(fiber *f)
 /* A connection for this fiber: an idle open one, else a slot to open, else
  * wait for one to be given back.  Blocking, a query never yields while it
  * holds one, so the pool is never exhausted. */
-static struct conn *acquire(void)
+static struct db_conn *acquire(void)
 {
 	for (;;) {
-		struct conn *slot = NULL;
+		struct db_conn *slot = NULL;
 		for (int i = 0; i < pool_size; i++) {
 			if (pool[i].busy)
 				continue;
@@ -175,7 +175,7 @@ static struct conn *acquire(void)
 }
 
 /* Give c back; a broken connection is closed, to be opened anew. */
-static void release(struct conn *c)
+static void release(struct db_conn *c)
 {
 	if (c->pg && PQstatus(c->pg) != CONNECTION_OK) {
 		PQfinish(c->pg);
@@ -262,7 +262,7 @@ int db_sleep(double seconds, char *err, size_t errlen)
 	}
 	if (!conninfo)
 		die("db: db_sleep before db_configure");
-	struct conn *c = acquire();
+	struct db_conn *c = acquire();
 	if (!c) {
 		snprintf(err, errlen, io_aborted() ? "the query failed: the server is stopping"
 			 : "no database connection: too many fibers waiting for one");

@@ -9,6 +9,7 @@
 #include "dblab.h"
 #include "lab.h"
 #include "pgcluster.h"
+#include "proc.h"
 #include "queries.h"
 #include "util.h"
 
@@ -77,6 +78,7 @@ int dblab_main(int argc, char **argv, const char *name, server_worker *worker,
 	struct db_options o;
 	char conninfo[512], err[512], style[700];
 
+	proc_name_init(argc, argv);	/* before take_options() moves argv's strings */
 	argc = take_options(argc, argv, &o);
 	if (o.help) {
 		printf("database options (then the options every lab takes):\n"

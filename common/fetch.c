@@ -189,7 +189,7 @@ static int fetch_blocking(const char *url, struct fetch_result *r)
 /* ---- cooperative: libcurl's multi_socket API on the hub ---- */
 
 /*
- * Why shards.  libcurl 7.88 looks for a connection to reuse by walking
+ * Why shards.  libcurl looks for a connection to reuse by walking
  * every connection its cache holds for the host, busy ones included, each
  * time a transfer starts; and curl_multi_remove_handle() walks the whole
  * cache again.  With 10,000 downloads in flight on one multi handle (lab 4
@@ -376,7 +376,7 @@ static struct shard *shard_new(void)
 	curl_multi_setopt(sh->multi, CURLMOPT_SOCKETDATA, sh);
 	curl_multi_setopt(sh->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
 	curl_multi_setopt(sh->multi, CURLMOPT_TIMERDATA, sh);
-	/* libcurl 7.88 counts busy connections against this limit too, and
+	/* libcurl counts busy connections against this limit too, and
 	 * closes an idle one whenever a transfer ends above it; a shard never
 	 * runs more transfers than this, so it never has to. */
 	curl_multi_setopt(sh->multi, CURLMOPT_MAXCONNECTS, (long)SHARD_TRANSFERS);

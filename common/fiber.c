@@ -79,7 +79,11 @@ static _Thread_local fiber *previous;
 static _Thread_local fiber *ready_head, *ready_tail;
 static _Thread_local struct ev_loop *loop;
 static _Thread_local size_t page_size;
-static _Thread_local int live;
+static _Thread_local int alive;
+/* The stack SIGSEGV is handled on, to name a fiber whose stack overflowed
+ * (sigaltstack is per thread); mapped with the hub, as fiber stacks are. */
+enum { ALTSTACK_SIZE = 64 * 1024 };
+static _Thread_local char *altstack;
 
 static void hub_main(void);
 static void trampoline(void);
@@ -111,26 +115,28 @@ static fiber *ready_pop(void)
 
 /*
  * Stacks are kept for reuse: a server spawns a fiber per download and per
- * connection, and mapping, protecting and unmapping a fresh stack each time
- * -- then faulting in and zeroing its first pages -- was a good part of
- * what a short fiber cost.  Up to STACK_POOL stacks of fibers that have
- * ended wait here for the next fiber of the same thread (their touched
- * pages stay resident: a few KiB each); beyond that they are unmapped.  A
- * pooled stack keeps its guard page and its valgrind registration.
+ * connection, and mapping, protecting and unmapping a fresh stack each
+ * time -- then faulting in and zeroing its first pages -- is a good part
+ * of what a short fiber would cost.  Up to SPARE_STACKS stacks of fibers
+ * that have ended wait here, spare, for the next fiber of the same thread
+ * (their touched pages stay resident); beyond that they are unmapped.  A
+ * spare stack keeps its guard page and its valgrind registration.  The
+ * array is allocated when the first fiber ends: a thread that runs no
+ * fiber (lab 1's, with --threads) pays nothing for it.
  */
-enum { STACK_POOL = 256 };
+enum { SPARE_STACKS = 256 };
 struct stack {
 	char *map;
 	unsigned valgrind_id;
 };
-static _Thread_local struct stack pool[STACK_POOL];
-static _Thread_local int pooled;
+static _Thread_local struct stack *spare;	/* SPARE_STACKS, or NULL: none yet */
+static _Thread_local int nspare;
 
 static bool stack_map(struct stack *st)
 {
 	size_t size = STACK_SIZE + page_size;
-	if (pooled > 0) {
-		*st = pool[--pooled];
+	if (nspare > 0) {
+		*st = spare[--nspare];
 		return true;
 	}
 	st->map = mmap(NULL, size, PROT_READ | PROT_WRITE,
@@ -147,25 +153,29 @@ static bool stack_map(struct stack *st)
 
 static void stack_unmap(fiber *f)
 {
-	if (pooled < STACK_POOL) {
+	if (!spare)
+		spare = calloc(SPARE_STACKS, sizeof *spare);	/* NULL: unmap it */
+	if (spare && nspare < SPARE_STACKS) {
 		/* The fiber never returned from its last frames: under
 		 * AddressSanitizer their redzones are still marked, and would
 		 * be blamed on the next fiber to use this stack. */
 		ASAN_UNPOISON_MEMORY_REGION(f->map + page_size, STACK_SIZE);
-		pool[pooled++] = (struct stack){ f->map, f->valgrind_id };
+		spare[nspare++] = (struct stack){ f->map, f->valgrind_id };
 		return;
 	}
 	VALGRIND_STACK_DEREGISTER(f->valgrind_id);
 	munmap(f->map, f->map_size);
 }
 
-static void pool_empty(void)
+static void spare_stacks_free(void)
 {
-	while (pooled > 0) {
-		struct stack *st = &pool[--pooled];
+	while (nspare > 0) {
+		struct stack *st = &spare[--nspare];
 		VALGRIND_STACK_DEREGISTER(st->valgrind_id);
 		munmap(st->map, STACK_SIZE + page_size);
 	}
+	free(spare);
+	spare = NULL;
 }
 
 /* Give f a stack of its own, with one PROT_NONE page below it.
@@ -202,6 +212,8 @@ static void thread_end(void *unused)
 	(void)unused;
 	stack_t off = { .ss_flags = SS_DISABLE };
 	sigaltstack(&off, NULL);
+	munmap(altstack, ALTSTACK_SIZE);
+	altstack = NULL;
 	VALGRIND_STACK_DEREGISTER(hub->valgrind_id);
 	__tsan_destroy_fiber(hub->tsan);
 	munmap(hub->map, hub->map_size);
@@ -209,7 +221,7 @@ static void thread_end(void *unused)
 	hub = NULL;
 	ev_loop_destroy(loop);
 	loop = NULL;
-	pool_empty();
+	spare_stacks_free();
 }
 
 static void make_thread_key(void)
@@ -307,7 +319,7 @@ fiber *fiber_spawn(void (*fn)(void *), void *arg, const char *name)
 		free(f);
 		return NULL;
 	}
-	live++;
+	alive++;
 	f->suspended = true;
 	ready_push(f);
 	return f;
@@ -343,7 +355,7 @@ void fiber_join(fiber *f)
 	stack_unmap(f);
 	memset(f, 0x5a, sizeof *f);	/* make a use after free show at once */
 	free(f);
-	live--;
+	alive--;
 }
 
 void fiber_detach(fiber *f)
@@ -452,7 +464,7 @@ struct ev_loop *fiber_loop(void)
 
 int fiber_count(void)
 {
-	return live;
+	return alive;
 }
 
 /*
@@ -481,8 +493,11 @@ static void on_segv(int sig, siginfo_t *si, void *uctx)
 
 static void catch_stack_overflow(void)
 {
-	static _Thread_local char altstack[64 * 1024];	/* sigaltstack is per thread */
-	stack_t ss = { .ss_sp = altstack, .ss_size = sizeof altstack };
+	altstack = mmap(NULL, ALTSTACK_SIZE, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (altstack == MAP_FAILED)
+		die("fiber: no memory for the signal stack");
+	stack_t ss = { .ss_sp = altstack, .ss_size = ALTSTACK_SIZE };
 	struct sigaction sa;
 
 	if (sigaltstack(&ss, NULL) != 0)

@@ -537,6 +537,16 @@ void http_printf(struct http_response *res, const char *fmt, ...)
 	}
 }
 
+bool http_query_flag(const char *query, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = query; p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL)
+		if (strncmp(p, name, n) == 0 && strncmp(p + n, "=1", 2) == 0 &&
+		    (p[n + 2] == '\0' || p[n + 2] == '&'))
+			return true;
+	return false;
+}
+
 void http_json_string(struct http_response *res, const char *s)
 {
 	for (; *s; s++) {

@@ -37,6 +37,9 @@ struct http_request {
 	bool head;			/* HEAD: the answer has no body */
 };
 
+/* Does a request's query hold name=1 (/hello?trace=1, /db?spawn=1)? */
+bool http_query_flag(const char *query, const char *name);
+
 struct http_response {
 	int status;
 	const char *content_type;	/* NULL: no Content-Type header */
@@ -46,11 +49,10 @@ struct http_response {
 	char *body;			/* grown by http_printf */
 	size_t len, cap;
 	/* When set, no response is written: the connection is handed to this
-	 * function and closed as soon as it returns, for a server that must
-	 * misbehave on purpose (the upstream simulator's /reset and /garbage
-	 * live in upstream.c).  One pointer keeps every fault out of this
-	 * module and every handler's signature as it is; deadline bounds the
-	 * IO the function does. */
+	 * function and closed as soon as it returns, for a handler that must
+	 * misbehave on purpose (a test's; the upstream simulator's faults,
+	 * /reset and /garbage, are its own loop's, simulator.c).  deadline
+	 * bounds the IO the function does. */
 	void (*takeover)(int fd, double deadline);
 };
 

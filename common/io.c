@@ -31,11 +31,6 @@ bool io_patched(void)
 	return patched;
 }
 
-void io_unpatch(void)
-{
-	patched = false;
-}
-
 void io_abort(void)
 {
 	aborted = 1;
@@ -53,15 +48,6 @@ static double time_left(double deadline)
 		return -1;
 	double left = deadline - now();
 	return left > 0 ? left : 0;
-}
-
-/* Seconds as a timespec; tv_nsec stays below a billion whatever the
- * rounding, as nanosleep() and ppoll() require. */
-static struct timespec timespec_of(double seconds)
-{
-	long long ns = (long long)(seconds * 1e9);
-	return (struct timespec){ (time_t)(ns / 1000000000),
-				  (long)(ns % 1000000000) };
 }
 
 /* One poll() on fd: 1 ready, 0 timeout, -1 errno (EINTR: a signal came, or

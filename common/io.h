@@ -41,11 +41,6 @@
 void io_patch(void);
 bool io_patched(void);
 
-/* Blocking again, as before io_patch(): for a process forked from a
- * patched one that must not wait in a hub -- the upstream simulator, which
- * serves with threads. */
-void io_unpatch(void);
-
 /* Wait until fd is ready (FIBER_READ / FIBER_WRITE): 1 ready, -1 errno. */
 int io_wait(int fd, int events, double deadline);
 

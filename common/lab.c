@@ -14,6 +14,7 @@
 #include "lab.h"
 #include "listen.h"
 #include "page.h"
+#include "proc.h"
 #include "profile.h"
 #include "upstream.h"
 #include "util.h"
@@ -184,22 +185,15 @@ void lab_check_options(int argc, char **argv)
  * failures speak later. */
 enum { FILES_PER_CLIENT = 1 + 10 };
 
-static void raise_file_limit(const char *name, server_worker *worker, int clients)
+static void check_file_limit(const char *name, server_worker *worker, int clients)
 {
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-		return;
-	if (rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-		getrlimit(RLIMIT_NOFILE, &rl);
-	}
-	rlim_t want = (rlim_t)FILES_PER_CLIENT * clients + 64;
-	if (worker != serve_sync && rl.rlim_cur < want)
+	unsigned long long limit = raise_file_limit();
+	unsigned long long want = (unsigned long long)FILES_PER_CLIENT * clients + 64;
+	if (worker != serve_sync && limit > 0 && limit < want)
 		fprintf(stderr, "%s: only %llu open files allowed (ulimit -n); "
 			"about %d a client, so expect failures beyond %llu "
-			"clients at once\n", name, (unsigned long long)rl.rlim_cur,
-			FILES_PER_CLIENT, (unsigned long long)rl.rlim_cur / FILES_PER_CLIENT);
+			"clients at once\n", name, limit, FILES_PER_CLIENT,
+			limit / FILES_PER_CLIENT);
 }
 
 /* The model, in the words of gunicorn's command line: -k sync -w 4. */
@@ -234,8 +228,12 @@ int lab_main(int argc, char **argv, const char *name, const char *style,
 	struct options o;
 	char err[512];
 
+	proc_name_init(argc, argv);	/* (once: dblab_main() may have) */
 	parse(argc, argv, &o);
-	raise_file_limit(name, worker, o.worker_connections);
+	/* ps tells the lab's processes apart: with -w this one is gunicorn's
+	 * master; without, it is the worker itself. */
+	proc_name(o.workers ? "master" : "worker", o.workers ? "master" : "worker");
+	check_file_limit(name, worker, o.worker_connections);
 	/* The log is written a request at a time: app_log() flushes once
 	 * after its dozen lines, rather than one write(2) a line -- at 1,000
 	 * clients that is the difference between 1,000 system calls and

@@ -14,13 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "pgcluster.h"
+#include "proc.h"
 #include "util.h"
 
 static const double start_timeout = 30;	/* initdb and startup, seconds */
@@ -107,8 +107,7 @@ static void become_server(const char *log, int deathsig, pid_t parent)
 	if (geteuid() == 0 && (setgroups(0, NULL) != 0 || setgid(run_gid) != 0 ||
 				setuid(run_uid) != 0))
 		_exit(126);
-	prctl(PR_SET_PDEATHSIG, deathsig);
-	if (getppid() != parent)
+	if (!proc_tie_to_parent(deathsig, parent))	/* after setuid, which unties */
 		_exit(126);
 	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
 	if (fd >= 0) {
@@ -146,7 +145,7 @@ static void keeper_wait(double seconds)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGCHLD);
-	struct timespec ts = { (time_t)seconds, (long)((seconds - (time_t)seconds) * 1e9) };
+	struct timespec ts = timespec_of(seconds);
 	int sig = sigtimedwait(&set, NULL, &ts);
 	if (sig == SIGTERM || sig == SIGINT)
 		stop_signal = sig;
@@ -366,9 +365,9 @@ int pgcluster_start(char *conninfo, size_t len, char *err, size_t errlen)
 	fflush(NULL);
 	keeper = fork();
 	if (keeper == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (getppid() != parent)
+		if (!proc_tie_to_parent(SIGTERM, parent))
 			stop_signal = SIGTERM;
+		proc_name("database keeper", "db keeper");
 		close(ready[0]);
 		keep_cluster(ready[1], conninfo);
 	}

@@ -7,6 +7,7 @@
 #include "db.h"
 #include "fiber.h"
 #include "queries.h"
+#include "timeline.h"
 #include "util.h"
 
 static double query_time = 0.1;
@@ -66,22 +67,6 @@ void async_queries(struct queries *q)
 	/* $end spawn-join; stub: q->n = 0; */
 }
 
-bool queries_spawn_wanted(const char *query)
-{
-	for (const char *p = query; p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL)
-		if (strncmp(p, "spawn=1", 7) == 0 && (p[7] == '\0' || p[7] == '&'))
-			return true;
-	return false;
-}
-
-enum { BAR = 44, LABEL = 18 };	/* as answer.c's timeline: 80 columns */
-
-static int column(double t, double t0, double span)
-{
-	double c = (t - t0) / span * BAR;
-	return c < 0 ? 0 : c > BAR ? BAR : (int)(c + 0.5);
-}
-
 void queries_log(const struct queries *q, double elapsed)
 {
 	int failed = 0;
@@ -92,18 +77,11 @@ void queries_log(const struct queries *q, double elapsed)
 	double span = elapsed > 0 ? elapsed : 1e-6;
 	for (int i = 0; i < q->n; i++) {
 		const struct query_result *r = &q->r[i];
-		char bar[BAR + 1], label[32];
-		int from = column(r->start, q->start, span), to = column(r->end, q->start, span);
-		if (to <= from)
-			to = from + 1;
-		for (int c = 0; c < BAR; c++)
-			bar[c] = c >= from && c < to ? '#' : ' ';
-		bar[BAR] = '\0';
+		char label[32];
 		snprintf(label, sizeof label, "query %d", i + 1);
-		printf("  %-*s|%s| %-3s %5.3fs\n", LABEL, label, bar, r->ok ? "ok" : "ERR",
-		       r->end - r->start);
+		timeline_row(label, r->start, r->end, q->start, span, r->ok ? "ok" : "ERR");
 	}
-	printf("  %-*s 0s%*.3fs\n", LABEL, "", BAR - 2, elapsed);
+	timeline_axis(elapsed);
 	fflush(stdout);
 	funlockfile(stdout);
 }

@@ -37,8 +37,6 @@ double queries_time(void);
 void sync_queries(struct queries *q);
 void async_queries(struct queries *q);
 
-/* Does the query string ask for the spawn-and-join variant (spawn=1)? */
-bool queries_spawn_wanted(const char *query);
 
 /* On stdout: one line per /db, saying how many queries failed and how
  * long they took, and a timeline row per query, as app_log() draws them. */

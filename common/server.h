@@ -1,7 +1,7 @@
 /*
  * server: the two workers that serve a listening socket.
  *
- * serve_sync is gunicorn's sync worker: the main fiber accepts one
+ * serve_sync is gunicorn's sync worker: its one thread accepts one
  * connection, answers it start to finish, closes it, and only then accepts
  * the next.  IO stays blocking.  Like gunicorn's, it answers with
  * "Connection: close", so an idle client cannot hold the only worker.

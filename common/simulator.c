@@ -12,8 +12,9 @@
  * ev_timer.  libev hands its timeouts to epoll in whole milliseconds,
  * rounded up, so an ev_timer fires up to a millisecond late; lab 1 makes
  * ten downloads one after another, and ten such late answers would add
- * several milliseconds to S that no lab spent.  A timerfd wakes the loop
- * at the nanosecond asked for.  The few profile queues are worth an fd
+ * several milliseconds to S that no lab spent.  A timerfd is set in
+ * nanoseconds and wakes the loop as soon as the kernel's timer fires,
+ * within the timer slack (50 microseconds by default) of the time asked.  The few profile queues are worth an fd
  * each; /delay/<ms>, the request timeout and lingering are not.
  */
 #include <errno.h>
@@ -113,11 +114,7 @@ static double delay_path(const char *path)
  * a time already past fires at once (a zero time would disarm it). */
 static void alarm_at(int tfd, double when)
 {
-	struct itimerspec its = { 0 };
-	if (when > 0) {
-		its.it_value.tv_sec = (time_t)when;
-		its.it_value.tv_nsec = (long)((when - (double)its.it_value.tv_sec) * 1e9);
-	}
+	struct itimerspec its = { .it_value = timespec_of(when > 0 ? when : 0) };
 	if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
 		its.it_value.tv_nsec = 1;
 	timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL);

@@ -8,31 +8,17 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "listen.h"
+#include "proc.h"
 #include "simulator.h"
 #include "upstream.h"
 #include "util.h"
 
 static volatile pid_t child;	/* read by upstream_kill() in signal handlers */
-
-/* Soft RLIMIT_NOFILE up to the hard one.  Silently: inside a lab, the lab
- * has said at its start what its limit allows (and the simulator shares
- * it); the standalone ./upstream says it itself.  Should connections
- * still run out, the simulator says so once, when it happens. */
-static void raise_fd_limit(void)
-{
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-		return;
-	rl.rlim_cur = rl.rlim_max;
-	setrlimit(RLIMIT_NOFILE, &rl);
-}
 
 /* SIGTERM or SIGINT: the simulator has nothing to finish or save. */
 static void on_stop(int sig)
@@ -61,7 +47,10 @@ int upstream_serve(int listen_fd, double delay_scale)
 	sigaddset(&stops, SIGINT);
 	sigprocmask(SIG_UNBLOCK, &stops, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	raise_fd_limit();
+	/* Silently: inside a lab, the lab has said at its start what its
+	 * limit allows; the standalone ./upstream says it itself.  Should
+	 * connections still run out, the simulator says so when it happens. */
+	raise_file_limit();
 	/* A burst of connects must not overflow the backlog: as long as the
 	 * kernel allows (it caps this at net.core.somaxconn). */
 	listen(listen_fd, INT_MAX);
@@ -97,9 +86,9 @@ static _Noreturn void keep_serving(int fd, double delay_scale, int ready)
 		double born = now();
 		pid_t sim = fork();
 		if (sim == 0) {
-			prctl(PR_SET_PDEATHSIG, SIGKILL);	/* dies with the keeper */
-			if (getppid() != keeper)
+			if (!proc_tie_to_parent(SIGKILL, keeper))
 				_exit(0);
+			proc_name("upstream simulator", "simulator");
 			if (ready >= 0)
 				close(ready);	/* the lab waits for its end */
 			_exit(upstream_serve(fd, delay_scale));
@@ -116,7 +105,7 @@ static _Noreturn void keep_serving(int fd, double delay_scale, int ready)
 				;
 		if (sim > 0)
 			report_death(sim, status, port);
-		if (now() - born < 1)
+		if (proc_restart_at(born) > now())	/* it died at start */
 			sleep(1);
 	}
 }
@@ -139,9 +128,9 @@ int upstream_spawn(double delay_scale)
 	fflush(NULL);		/* nothing buffered may be written twice */
 	child = fork();
 	if (child == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)	/* the parent died before prctl */
+		if (!proc_tie_to_parent(SIGKILL, parent))
 			_exit(0);
+		proc_name("upstream keeper", "keeper");
 		close(ready[0]);
 		keep_serving(fd, delay_scale, ready[1]);
 	}

@@ -30,7 +30,7 @@ static void query(const struct http_request *req, struct http_response *res)
 	struct queries q;
 	double start = now();
 
-	if (queries_spawn_wanted(req->query))
+	if (http_query_flag(req->query, "spawn"))
 		async_queries(&q);
 	else
 		sync_queries(&q);

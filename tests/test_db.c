@@ -275,11 +275,13 @@ END_TEST
 /* ---- the embedded default: a cluster of the lab's own ---- */
 
 /* The postmaster's pid, from its pid file in dir. */
-static pid_t postmaster_of(const char *dir)
+/* The pid in the cluster directory's file (data/postmaster.pid, the
+ * server's; keeper.pid, the lab's keeper's); 0 if none. */
+static pid_t pid_in(const char *dir, const char *file)
 {
 	char path[256];
 	int pid = 0;
-	snprintf(path, sizeof path, "%s/data/postmaster.pid", dir);
+	snprintf(path, sizeof path, "%s/%s", dir, file);
 	FILE *f = fopen(path, "r");
 	if (f && fscanf(f, "%d", &pid) != 1)
 		pid = 0;
@@ -338,8 +340,18 @@ START_TEST(a_lab_without_db_runs_and_removes_its_own_cluster)
 	snprintf(dir, sizeof dir, "%.*s", (int)strcspn(at, ", "), at);
 	tl_get(p.port, "/db", &r);
 	ck_assert_msg(r.status == 200, "/db: %d %s", r.status, r.body);
-	pid_t pm = postmaster_of(dir);
+	pid_t pm = pid_in(dir, "data/postmaster.pid"), keeper = pid_in(dir, "keeper.pid");
 	ck_assert_msg(pm > 0 && !tl_gone(pm), "no postmaster for %s", dir);
+	/* the keeper named itself before it started the server */
+	char comm[64] = "", path[64];
+	snprintf(path, sizeof path, "/proc/%d/comm", (int)keeper);
+	FILE *f = fopen(path, "r");
+	if (f && fgets(comm, sizeof comm, f))
+		comm[strcspn(comm, "\n")] = '\0';
+	if (f)
+		fclose(f);
+	ck_assert_msg(strcmp(comm, "lab5: db keeper") == 0,
+		      "the cluster's keeper (pid %d) is called '%s' in ps", (int)keeper, comm);
 	int nkids = children_of(pm, kids, 64);
 	ck_assert_msg(nkids >= 2, "the postmaster has %d children", nkids);	/* a backend, at least */
 	if (_i == 0) {

@@ -6,7 +6,8 @@
  * tests here add what the arbiter promises: a worker that dies is
  * replaced, a stop reaches every process, and no process outlives the lab,
  * SIGKILL of the master included.  Processes are followed by pid, through
- * /proc/PID/task/TID/children, never by name.
+ * /proc/PID/task/TID/children, never by name; their names (proc.h) are
+ * checked on their own.
  */
 #include <check.h>
 #include <dirent.h>
@@ -144,6 +145,66 @@ START_TEST(workers_share_one_simulator)
 	pid_t keeper = tl_child_of(p.pid);
 	pid_t kids[MAXPIDS];
 	ck_assert_int_eq(children(keeper, kids, 0, MAXPIDS), 1);
+	tl_stop(&p);
+}
+END_TEST
+
+/* What ps shows for pid: its comm, and its command line with the zeros
+ * between arguments made spaces, then trailing spaces cut. */
+static void ps_names(pid_t pid, char *comm, size_t clen, char *args, size_t alen)
+{
+	char path[64];
+	comm[0] = args[0] = '\0';
+	snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (f) {
+		if (fgets(comm, (int)clen, f))
+			comm[strcspn(comm, "\n")] = '\0';
+		fclose(f);
+	}
+	snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+	f = fopen(path, "r");
+	size_t n = f ? fread(args, 1, alen - 1, f) : 0;
+	if (f)
+		fclose(f);
+	args[n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if (args[i] == '\0')
+			args[i] = ' ';
+	while (n > 0 && args[n - 1] == ' ')
+		args[--n] = '\0';
+}
+
+/* Wait up to 5 s for pid to take its name (a child names itself just
+ * after the fork); fails the test, saying what ps showed, if it does not. */
+static void expect_named(pid_t pid, const char *comm, const char *args)
+{
+	char c[64], a[1024];
+	for (double end = now() + 5; now() < end; usleep(10000)) {
+		ps_names(pid, c, sizeof c, a, sizeof a);
+		if (strcmp(c, comm) == 0 && strncmp(a, args, strlen(args)) == 0)
+			return;
+	}
+	ck_abort_msg("pid %d: ps shows comm '%s' and args '%s'; expected '%s' and '%s...'",
+		     (int)pid, c, a, comm, args);
+}
+
+/* lab1 -w 2: master, two workers, the upstream's keeper and simulator,
+ * each with a name of its own in ps -o comm and ps -f. */
+START_TEST(each_process_says_who_it_is)
+{
+	static const char *const args[] = { "-b", "127.0.0.1:0", "-w", "2", NULL };
+	struct tl_proc p;
+	pid_t below[MAXPIDS];
+	tl_start(&p, "lab1", args);
+	wait_descendants(p.pid, 4, below);
+	pid_t keeper = tl_child_of(p.pid), simulator = tl_child_of(keeper);
+	expect_named(p.pid, "lab1: master", "lab1: master [-b 127.0.0.1:0 -w 2]");
+	expect_named(keeper, "lab1: keeper", "lab1: upstream keeper [");
+	expect_named(simulator, "lab1: simulator", "lab1: upstream simulator [");
+	for (int i = 0; i < 4; i++)
+		if (below[i] != keeper && below[i] != simulator)
+			expect_named(below[i], "lab1: worker", "lab1: worker [-b 127.0.0.1:0 -w 2]");
 	tl_stop(&p);
 }
 END_TEST
@@ -435,6 +496,7 @@ static Suite *workers_suite(void)
 	TCase *procs = tcase_create("every process accounted for");
 	tcase_set_timeout(procs, 60);
 	tcase_add_test(procs, workers_share_one_simulator);
+	tcase_add_test(procs, each_process_says_who_it_is);
 	tcase_add_loop_test(procs, a_killed_worker_is_replaced, 0, 2);
 	tcase_add_loop_test(procs, a_stop_signal_stops_every_process, 0, 6);
 	tcase_add_loop_test(procs, sigkill_of_the_master_leaves_no_process, 0, 2);
