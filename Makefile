@@ -74,7 +74,7 @@ PQ_LIBS   := $(shell pkg-config --libs libpq 2>/dev/null || echo -lpq)
 BUILD    ?= build
 BIN      ?= .
 
-COMMON   := util fiber io fetch http server arbiter listen profile app answer simulator upstream page proc timeline lab
+COMMON   := util fiber io fetch http server stop sync_worker threaded_worker evented_worker arbiter listen profile app answer simulator upstream page proc timeline lab
 COMMON_O := $(COMMON:%=$(BUILD)/common/%.o) $(BUILD)/common/page_html.o
 DB       := db pgcluster queries dblab
 DB_O     := $(DB:%=$(BUILD)/common/%.o)

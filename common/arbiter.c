@@ -168,7 +168,7 @@ static int next_signal(double seconds)
 
 int arbiter_run(int workers, double timeout, double grace, int listen_fd,
 		server_worker *worker, http_handler *handler,
-		void (*on_abort)(void))
+		void (*abort_hook)(void))
 {
 	nslots = workers;
 	slots = mmap(NULL, sizeof *slots * (size_t)workers, PROT_READ | PROT_WRITE,
@@ -214,8 +214,8 @@ int arbiter_run(int workers, double timeout, double grace, int listen_fd,
 				break;
 			if (!aborted && (stop == SIGINT || now() >= stop_at + grace)) {
 				aborted = true;		/* as a worker's abort hook would */
-				if (on_abort)
-					on_abort();
+				if (abort_hook)
+					abort_hook();
 			}
 			if (!killed && now() >= stop_at + grace + 5) {
 				killed = true;	/* the workers stop in time, or are made to */

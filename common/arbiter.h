@@ -29,11 +29,11 @@
 
 /* Run `workers` processes of worker(listen_fd, handler) until SIGTERM or
  * SIGINT; kill one silent for `timeout` seconds.  At SIGINT, and when
- * SIGTERM's `grace` is over, on_abort (if any) runs in the master: the
+ * SIGTERM's `grace` is over, abort_hook (if any) runs in the master: the
  * lab's way to make fetches to its simulator fail at once.  Returns 0
  * after a signal, 1 if no worker can be started. */
 int arbiter_run(int workers, double timeout, double grace, int listen_fd,
 		server_worker *worker, http_handler *handler,
-		void (*on_abort)(void));
+		void (*abort_hook)(void));
 
 #endif

@@ -218,7 +218,7 @@ struct transfer {		/* lives on the fetching fiber's stack */
 	fiber *f;
 	bool done;
 	CURLcode rc;
-	struct transfer *prev, *next;	/* in flight, for on_abort */
+	struct transfer *prev, *next;	/* in flight, for fail_transfers */
 };
 static struct transfer *in_flight;
 
@@ -270,7 +270,7 @@ static void on_timeout(struct ev_loop *l, ev_timer *w, int revents)
 /* io_abort() was called: end every transfer still in flight now, whether
  * or not libcurl would ever call us back for it.  Each fiber then takes its
  * handle out of its multi, as after any other end. */
-static void on_abort(struct ev_loop *l, ev_async *w, int revents)
+static void fail_transfers(struct ev_loop *l, ev_async *w, int revents)
 {
 	(void)l, (void)w, (void)revents;
 	for (struct transfer *t = in_flight; t; t = t->next) {
@@ -420,7 +420,7 @@ static struct ev_loop *hub_loop_ready(void)
 	static ev_async *started;
 	if (!started) {
 		curl_once();
-		ev_async_init(&abort_async, on_abort);
+		ev_async_init(&abort_async, fail_transfers);
 		ev_async_start(fiber_loop(), &abort_async);
 		ev_unref(fiber_loop());	/* it alone must not keep the hub waiting */
 		started = &abort_async;

@@ -27,7 +27,7 @@
  * is for one thread's process (the evented worker's); a sync worker with
  * threads stays unpatched, and each thread's waits are its own.  A
  * blocking wait in one thread ends at io_abort() only when a signal
- * reaches that thread: the server sends one to each (server.c).
+ * reaches that thread: a stop sends one to each (stop.c).
  */
 #ifndef IO_H
 #define IO_H

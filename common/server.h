@@ -1,18 +1,20 @@
 /*
- * server: the two workers that serve a listening socket.
+ * server: the two workers that serve a listening socket, each in a file of
+ * its own; how a stop reaches them is stop.c's.
  *
- * serve_sync is gunicorn's sync worker: its one thread accepts one
- * connection, answers it start to finish, closes it, and only then accepts
- * the next.  IO stays blocking.  Like gunicorn's, it answers with
- * "Connection: close", so an idle client cannot hold the only worker.
+ * serve_sync (sync_worker.c) is gunicorn's sync worker: its one thread
+ * accepts one connection, answers it start to finish, closes it, and only
+ * then accepts the next.  IO stays blocking.  Like gunicorn's, it answers
+ * with "Connection: close", so an idle client cannot hold the only worker.
  * With server_set_threads(N), N > 1, it is gunicorn's threaded worker
- * (--threads N): N threads each do just that, so up to N connections are
- * served at once; the IO is as blocking as before, in each thread.
+ * (--threads N, threaded_worker.c): N threads each do just that, so up to
+ * N connections are served at once; the IO is as blocking as before, in
+ * each thread.
  *
- * serve_evented is gunicorn's gevent worker: it first calls io_patch() --
- * our monkey.patch_all() -- then accepts in the main fiber and runs every
- * connection in a fiber of its own, with keep-alive, holding at most
- * server_set_worker_connections() of them at once.
+ * serve_evented (evented_worker.c) is gunicorn's gevent worker: it first
+ * calls io_patch() -- our monkey.patch_all() -- then accepts in the main
+ * fiber and runs every connection in a fiber of its own, with keep-alive,
+ * holding at most server_set_worker_connections() of them at once.
  *
  * Either may run in several processes on one listening socket (arbiter.h):
  * nothing here changes that socket -- a stop ends this process's waits for

@@ -1,0 +1,207 @@
+/*
+ * stop: see stop.h.
+ *
+ * One plain handler, on_signal, takes SIGTERM, SIGINT and SIGALRM (the
+ * grace timer's); with the threaded worker its main thread calls it for
+ * each one it reads from a signalfd.  It writes a byte into the stop pipe,
+ * which nobody ever drains: from then on the pipe is readable.  The
+ * listening socket itself is left alone: other worker processes may share
+ * it (arbiter.h).  SIGTERM arms the grace timer; SIGINT, and SIGALRM when
+ * the grace period is over, cut short what is in flight.  Everything the
+ * handler calls is async-signal-safe (timer_settime, write, pthread_kill,
+ * kill in the hook), so it may run in the middle of anything.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fetch.h"
+#include "io.h"
+#include "server.h"
+#include "stop.h"
+#include "util.h"
+
+static atomic_int stopping;	/* 0, SIGTERM or SIGINT; set in any thread */
+static double grace = 0.5;
+static void (*abort_hook)(void);
+static int stop_pipe[2] = { -1, -1 };	/* [1] written at a stop, never read */
+static timer_t grace_timer;	/* rings SIGALRM */
+static bool have_timer;
+static const pthread_t *serving;	/* threads to interrupt, stop_threads() */
+static atomic_int nserving;
+
+void server_set_grace(double seconds)
+{
+	grace = seconds;
+}
+
+void server_on_abort(void (*hook)(void))
+{
+	abort_hook = hook;
+}
+
+bool stop_requested(void)
+{
+	return atomic_load(&stopping) != 0;
+}
+
+int stop_fd(void)
+{
+	return stop_pipe[0];
+}
+
+void stop_threads(const pthread_t *threads, int n)
+{
+	serving = threads;
+	atomic_store(&nserving, n);
+}
+
+/* Ring SIGALRM `seconds` from now, or never (0).  A grace is rounded up
+ * by a nanosecond, so that a tiny one never becomes a zero time, which
+ * would disarm the timer instead. */
+static int set_grace_timer(double seconds)
+{
+	if (!have_timer)
+		return -1;
+	struct itimerspec t = { .it_value = timespec_of(seconds > 0 ? seconds + 1e-9 : 0) };
+	return timer_settime(grace_timer, 0, &t, NULL);
+}
+
+/* Make whatever is in flight fail now.  A blocking wait ends when a
+ * signal interrupts it after io_abort(): the one in the thread this
+ * handler runs in is interrupted already; each serving thread beside it
+ * gets SIGURG. */
+static void abort_in_flight(void)
+{
+	io_abort();
+	fetch_abort();
+	for (int i = 0; i < atomic_load(&nserving); i++)
+		pthread_kill(serving[i], SIGURG);
+	if (abort_hook)
+		abort_hook();
+}
+
+/* SIGTERM, SIGINT or SIGALRM.  It saves and restores errno: it interrupts
+ * code that may be about to read it (read() said EAGAIN, say), and the
+ * calls it makes -- the hook's kill() of a simulator already gone -- would
+ * change it.  The other two signals are blocked while it runs. */
+static void on_signal(int sig)
+{
+	int saved = errno;
+	if (sig == SIGTERM) {
+		/* A second SIGTERM does not stretch the grace period; one that
+		 * is zero, or cannot be timed, would never end: none, then. */
+		int none = 0;
+		if (atomic_compare_exchange_strong(&stopping, &none, SIGTERM) &&
+		    (grace <= 0 || set_grace_timer(grace) != 0))
+			abort_in_flight();
+	} else {		/* SIGINT, or the grace period is over */
+		atomic_store(&stopping, SIGINT);
+		abort_in_flight();
+	}
+	if (stop_pipe[1] >= 0) {
+		ssize_t n = write(stop_pipe[1], "", 1);
+		(void)n;	/* full already: readable already */
+	}
+	errno = saved;
+}
+
+/* SIGURG: nothing to do; arriving, it ends the blocking wait it hits. */
+static void on_wake(int sig)
+{
+	(void)sig;
+}
+
+/* SIGTERM, SIGINT and SIGALRM: the signals on_signal handles. */
+static void stop_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGALRM);
+}
+
+void server_hold_stop_signals(void)
+{
+	sigset_t stops;
+	stop_signals(&stops);
+	sigprocmask(SIG_BLOCK, &stops, NULL);
+}
+
+/* The handlers, the pipe and the timer, the signals still blocked.
+ * Without SA_RESTART: io_wait decides itself whether a wait goes on. */
+static void install(sigset_t *stops)
+{
+	if (stop_pipe[0] < 0 && pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+		die("stop: no pipe for stopping: %m");
+	struct sigevent ring = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGALRM };
+	if (!have_timer)
+		have_timer = timer_create(CLOCK_MONOTONIC, &ring, &grace_timer) == 0;
+	struct sigaction sa = { .sa_handler = on_signal };
+	stop_signals(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGALRM, &sa, NULL);
+	struct sigaction wake = { .sa_handler = on_wake };
+	sigemptyset(&wake.sa_mask);
+	sigaction(SIGURG, &wake, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	*stops = sa.sa_mask;
+}
+
+/* The process starts with the stop signals blocked
+ * (server_hold_stop_signals): one that came meanwhile is handled now. */
+void stop_catch(void)
+{
+	sigset_t stops;
+	install(&stops);
+	sigprocmask(SIG_UNBLOCK, &stops, NULL);
+}
+
+/* The worker is done: the grace period must not end later, while the lab
+ * stops the simulator (the abort hook would kill its pid once more).  The
+ * stop pipe stays open: a late signal may still write to it. */
+void stop_done(void)
+{
+	set_grace_timer(0);
+}
+
+/* Blocked in this thread, and so in every thread it starts: no signal has
+ * to interrupt anything, the kernel's choice of a thread does not matter,
+ * and a stop cannot fall into a moment when no thread takes it. */
+int stop_catch_by_fd(void)
+{
+	sigset_t stops;
+	install(&stops);
+	pthread_sigmask(SIG_BLOCK, &stops, NULL);
+	int fd = signalfd(-1, &stops, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (fd < 0)
+		die("stop: no signalfd: %m");
+	return fd;
+}
+
+void stop_take(int fd)
+{
+	struct signalfd_siginfo si;
+	while (read(fd, &si, sizeof si) == (ssize_t)sizeof si)
+		on_signal((int)si.ssi_signo);
+}
+
+/* Done: no grace timer may ring now, and a signal after the last thread
+ * ended has nothing to stop.  Then the signals go back to the handler. */
+void stop_done_by_fd(int fd)
+{
+	set_grace_timer(0);
+	struct signalfd_siginfo late;
+	while (read(fd, &late, sizeof late) == (ssize_t)sizeof late)
+		;
+	close(fd);
+	sigset_t stops;
+	stop_signals(&stops);
+	pthread_sigmask(SIG_UNBLOCK, &stops, NULL);
+}
