@@ -161,16 +161,14 @@ static struct db_conn *acquire(void)
 		if (nwaiting == (int)(sizeof waiting / sizeof waiting[0]))
 			return NULL;
 		waiting[nwaiting++] = fiber_self();
-		fiber_suspend("waiting for a database connection");
+		struct io_cancellable turn = { .f = fiber_self() };
+		io_cancellable(&turn);	/* a stop cancels the wait (io.h) */
+		if (!io_aborted())
+			fiber_suspend("waiting for a database connection");
+		io_cancellable_end(&turn);
 		unqueue(fiber_self());	/* woken by another, it may still be there */
-		if (io_aborted()) {	/* the server is stopping: so do all waiters */
-			while (nwaiting > 0) {
-				fiber *f = waiting[0];
-				unqueue(f);
-				fiber_wake(f);
-			}
+		if (io_aborted())
 			return NULL;
-		}
 	}
 }
 

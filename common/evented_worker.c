@@ -77,20 +77,14 @@ static void start_connection(int fd, http_handler *handler)
 /* After the accept loop: stop reading from every connection -- one
  * waiting for a request sees the end of its input and closes; one whose
  * request has arrived goes on -- and let them end, until the grace period
- * is over (at once after SIGINT).  Then what is left is cut short: its
- * fetches have failed, and every wait it is in is ended here (a sleep, a
- * query on libpq's socket in a fiber of its own, or a write to a client
- * that does not read); it gets 0.3 s to end. */
+ * is over (at once after SIGINT).  Then what is left is cut short: every
+ * wait it is in has been cancelled (io.h), and it gets 0.3 s to end. */
 static void finish_connections(void)
 {
 	for (struct connection *c = open_connections; c; c = c->next)
 		shutdown(c->fd, SHUT_RD);
 	while (open_connections && !io_aborted())
 		fiber_sleep(0.01);
-	if (io_aborted())
-		io_end_waits();
-	for (struct connection *c = open_connections; c; c = c->next)
-		fiber_wake(c->fiber);
 	for (double end = now() + 0.3; open_connections && now() < end; )
 		fiber_sleep(0.01);
 }

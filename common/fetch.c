@@ -12,12 +12,11 @@
  * fiber ever runs inside a curl callback.  Each multi handle keeps a
  * connection cache, so connections are reused here too.
  *
- * io_abort() (io.c) ends fetches too.  Blocking, libcurl notices it in the
- * progress callback.  Cooperative, that callback would run only when a
+ * io_abort() (io.h) cancels fetches too.  Blocking, libcurl notices it in
+ * the progress callback.  Cooperative, that callback would run only when a
  * transfer's socket or timer fires -- never, for an upstream that says
- * nothing -- so a server that stops calls fetch_abort() too, which wakes the
- * hub (an ev_async, safe from a signal handler), and the hub ends every
- * transfer in flight itself.
+ * nothing -- so each transfer is a cancellable wait (io_cancellable), which
+ * the hub ends itself.
  */
 #include <curl/curl.h>
 #include <pthread.h>
@@ -46,15 +45,6 @@ static bool reuse = true;
 void fetch_set_reuse(bool keep)
 {
 	reuse = keep;
-}
-
-static struct ev_loop *hub_loop;	/* set once the cooperative side is in use */
-static ev_async abort_async;
-
-void fetch_abort(void)
-{
-	if (hub_loop)
-		ev_async_send(hub_loop, &abort_async);
 }
 
 /* libcurl calls this often during a transfer; non-zero ends it. */
@@ -215,14 +205,10 @@ struct shard {
 static struct shard *shards;
 
 struct transfer {		/* lives on the fetching fiber's stack */
-	fiber *f;
+	struct io_cancellable wait;	/* first: io_abort() hands it back */
 	bool done;
 	CURLcode rc;
-	struct transfer *prev, *next;	/* in flight, for fail_transfers */
 };
-static struct transfer *in_flight;
-
-static struct ev_loop *hub_loop_ready(void);
 
 /* Easy handles of finished transfers, kept for the next ones: a handle
  * holds libcurl's per-transfer buffers, which are not worth rebuilding
@@ -242,7 +228,7 @@ static void check_done(CURLM *multi)
 		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
 		t->rc = m->data.result;
 		t->done = true;
-		fiber_wake(t->f);
+		fiber_wake(t->wait.f);
 	}
 }
 
@@ -267,37 +253,17 @@ static void on_timeout(struct ev_loop *l, ev_timer *w, int revents)
 	check_done(sh->multi);
 }
 
-/* io_abort() was called: end every transfer still in flight now, whether
- * or not libcurl would ever call us back for it.  Each fiber then takes its
- * handle out of its multi, as after any other end. */
-static void fail_transfers(struct ev_loop *l, ev_async *w, int revents)
+/* io_abort() was called: end this transfer now, whether or not libcurl
+ * would ever call us back for it.  Its fiber then takes its handle out of
+ * its multi, as after any other end. */
+static void cancel_transfer(struct io_cancellable *c)
 {
-	(void)l, (void)w, (void)revents;
-	for (struct transfer *t = in_flight; t; t = t->next) {
-		if (!t->done) {
-			t->rc = CURLE_ABORTED_BY_CALLBACK;
-			t->done = true;
-			fiber_wake(t->f);
-		}
+	struct transfer *t = (struct transfer *)c;
+	if (!t->done) {
+		t->rc = CURLE_ABORTED_BY_CALLBACK;
+		t->done = true;
+		fiber_wake(c->f);
 	}
-}
-
-static void in_flight_add(struct transfer *t)
-{
-	t->next = in_flight;
-	if (in_flight)
-		in_flight->prev = t;
-	in_flight = t;
-}
-
-static void in_flight_remove(struct transfer *t)
-{
-	if (t->prev)
-		t->prev->next = t->next;
-	else
-		in_flight = t->next;
-	if (t->next)
-		t->next->prev = t->prev;
 }
 
 /* libcurl: "watch socket s for `what`" (or stop watching it). */
@@ -415,30 +381,15 @@ static void shard_leave(struct shard *sh)
 		ev_timer_start(fiber_loop(), &sh->idle);
 }
 
-static struct ev_loop *hub_loop_ready(void)
-{
-	static ev_async *started;
-	if (!started) {
-		curl_once();
-		ev_async_init(&abort_async, fail_transfers);
-		ev_async_start(fiber_loop(), &abort_async);
-		ev_unref(fiber_loop());	/* it alone must not keep the hub waiting */
-		started = &abort_async;
-		hub_loop = fiber_loop();
-	}
-	return hub_loop;
-}
-
 static int fetch_cooperative(const char *url, struct fetch_result *r)
 {
-	hub_loop_ready();
 	CURL *e = nidle > 0 ? idle[--nidle] : easy_new();
 	struct shard *sh = shard_pick();
-	struct transfer t = { .f = fiber_self() };
+	struct transfer t = { .wait = { .f = fiber_self(), .cancel = cancel_transfer } };
 
 	easy_setup(e, url, r);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, &t);
-	in_flight_add(&t);
+	io_cancellable(&t.wait);
 	shard_enter(sh);
 	if (io_aborted()) {	/* it came before the hub could hear of it */
 		t.rc = CURLE_ABORTED_BY_CALLBACK;
@@ -453,7 +404,7 @@ static int fetch_cooperative(const char *url, struct fetch_result *r)
 	curl_multi_remove_handle(sh->multi, e);
 	/* $end coop-fetch; stub: t.rc = curl_easy_perform(e); */
 	shard_leave(sh);
-	in_flight_remove(&t);
+	io_cancellable_end(&t.wait);
 	int status = easy_finish(e, t.rc, r);
 	if (nidle < IDLE_HANDLES)
 		idle[nidle++] = e;

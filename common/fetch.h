@@ -42,9 +42,4 @@ void fetch_set_timeout(double seconds);
  * (a new session each call): the cost of a connection per download. */
 void fetch_set_reuse(bool reuse);
 
-/* After io_abort(): end the cooperative fetches in flight too, from the
- * hub (a blocking one ends by itself, in libcurl's progress callback).
- * Async-signal-safe. */
-void fetch_abort(void);
-
 #endif

@@ -1,11 +1,14 @@
 /*
- * io.c: sockets and sleep, blocking or cooperative.
+ * io.c: sockets and sleep, blocking or cooperative, and how io_abort()
+ * cancels every wait.
  *
  * io_patch() flips one flag; each primitive consults it at the one moment it
  * would wait (io_wait and io_sleep).  Everything else is the same code.
  */
 #include <errno.h>
+#include <ev.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
@@ -21,9 +24,86 @@
 static bool patched;
 static atomic_int aborted;	/* set by io_abort(), for good */
 
+/* Who io_abort() tells.  The patched thread's hub, through an ev_async
+ * (safe from a signal handler), which runs cancel_waits(); and the
+ * threads named by io_abort_threads(), through SIGURG, which ends the
+ * blocking wait it lands in. */
+static struct ev_loop *hub_loop;
+static ev_async cancel_async;
+static const pthread_t *blocking_threads;
+static atomic_int nblocking;
+
+/* The cooperative waits under way in this thread; the patched thread's
+ * are the ones io_abort() reaches. */
+static _Thread_local struct io_cancellable *waits;
+
+static void cancel_waits(struct ev_loop *l, ev_async *w, int revents)
+{
+	(void)l, (void)w, (void)revents;
+	for (struct io_cancellable *c = waits, *next; c; c = next) {
+		next = c->next;		/* cancel may end the wait */
+		if (c->cancel)
+			c->cancel(c);
+		else
+			fiber_wake(c->f);
+	}
+}
+
 void io_patch(void)
 {
 	patched = true;
+}
+
+/* The first cancellable wait in the patched thread lets io_abort() reach
+ * its hub.  Not sooner: the hub is made with the signal mask of the moment,
+ * and the worker patches before it catches its stop signals. */
+static void hear_aborts(void)
+{
+	struct ev_loop *loop = fiber_loop();
+	ev_async_init(&cancel_async, cancel_waits);
+	ev_async_start(loop, &cancel_async);
+	ev_unref(loop);		/* it alone must not keep the hub waiting */
+	hub_loop = loop;	/* last: io_abort() may read it at any moment */
+}
+
+void io_cancellable(struct io_cancellable *c)
+{
+	if (patched && !hub_loop)
+		hear_aborts();
+	c->prev = NULL;
+	c->next = waits;
+	if (waits)
+		waits->prev = c;
+	waits = c;
+}
+
+void io_cancellable_end(struct io_cancellable *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		waits = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+}
+
+/* SIGURG: nothing to do; arriving, it ends the blocking wait it hits. */
+static void on_wake(int sig)
+{
+	(void)sig;
+}
+
+void io_abort_threads(const pthread_t *threads, int n)
+{
+	static bool caught;
+	if (!caught) {
+		struct sigaction wake = { .sa_handler = on_wake };
+		sigemptyset(&wake.sa_mask);
+		sigaction(SIGURG, &wake, NULL);
+		caught = true;
+	}
+	blocking_threads = threads;
+	atomic_store(&nblocking, n);
 }
 
 bool io_patched(void)
@@ -34,6 +114,10 @@ bool io_patched(void)
 void io_abort(void)
 {
 	aborted = 1;
+	if (hub_loop)
+		ev_async_send(hub_loop, &cancel_async);
+	for (int i = 0; i < atomic_load(&nblocking); i++)
+		pthread_kill(blocking_threads[i], SIGURG);
 }
 
 bool io_aborted(void)
@@ -87,35 +171,18 @@ static int hub_wait(int fd, int events, double timeout)
 	/* $end coop-wait; stub: return poll_wait(fd, events, timeout); */
 }
 
-/* The fibers in a cooperative wait, so that io_end_waits() can end them:
- * each entry lives on its fiber's stack while it waits.  Per thread, as
- * the fibers are (fiber.h). */
-struct waiter {
-	fiber *f;
-	struct waiter *prev, *next;
-};
-static _Thread_local struct waiter *waiters;
-
+/* A patched wait that io_abort() ends; one begun after it fails at once. */
 static int listed_hub_wait(int fd, int events, double timeout)
 {
-	struct waiter w = { .f = fiber_self(), .next = waiters };
-	if (waiters)
-		waiters->prev = &w;
-	waiters = &w;
+	if (io_aborted()) {
+		errno = EINTR;
+		return -1;
+	}
+	struct io_cancellable c = { .f = fiber_self() };
+	io_cancellable(&c);
 	int r = hub_wait(fd, events, timeout);
-	if (w.prev)
-		w.prev->next = w.next;
-	else
-		waiters = w.next;
-	if (w.next)
-		w.next->prev = w.prev;
+	io_cancellable_end(&c);
 	return r;
-}
-
-void io_end_waits(void)
-{
-	for (struct waiter *w = waiters; w; w = w->next)
-		fiber_wake(w->f);
 }
 
 int io_wait(int fd, int events, double deadline)
@@ -188,7 +255,11 @@ int io_sleep(double seconds)
 {
 	double end = now() + seconds;
 	if (patched) {
-		fiber_sleep(seconds);
+		struct io_cancellable c = { .f = fiber_self() };
+		io_cancellable(&c);
+		if (!io_aborted())
+			fiber_sleep(seconds);
+		io_cancellable_end(&c);
 	} else {	/* a signal alone does not end it; io_abort() does */
 		struct timespec ts = timespec_of(seconds);
 		while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !io_aborted())

@@ -16,25 +16,35 @@
  * modes; io_accept() makes new ones so.
  *
  * Deadlines are absolute times on now()'s clock; IO_FOREVER means none.
- * Errors come back as -1 with errno set: ETIMEDOUT when the deadline passed,
- * EINTR when fiber_wake() ended a cooperative wait (the evented worker
- * does that to cut a request short), or a blocking one once io_abort() has
- * been called.  A signal alone does not end a blocking wait: the wait goes
- * on, so that a server told to stop gently (SIGTERM) still finishes the
- * request it is reading or answering.
+ * Errors come back as -1 with errno set: ETIMEDOUT when the deadline
+ * passed, EINTR when the wait was cancelled.
+ *
+ * Cancelling.  io_abort() cancels, for good, every wait of the process,
+ * under way or still to come: blocking ones (poll, nanosleep, a blocking
+ * fetch) and cooperative ones (io_wait, io_sleep, a cooperative fetch, a
+ * database query or a fiber's place in the pool's queue).  Each ends with
+ * EINTR (a fetch or a query fails with "the server is stopping"); a wait
+ * begun after it ends at once.  A blocking wait in this thread ends when
+ * the signal whose handler calls io_abort() interrupts it, in the threads
+ * named by io_abort_threads() when io_abort() sends them SIGURG; the
+ * patched thread's cooperative waits end when its hub hears of it.  That
+ * is the one way a wait is cut short.  A signal alone does not end a
+ * blocking wait: the wait goes on, so that a server told to stop gently
+ * (SIGTERM) still finishes the request it is reading or answering.
  *
  * Threads: the patch flag and the abort flag are per process.  io_patch()
  * is for one thread's process (the evented worker's); a sync worker with
- * threads stays unpatched, and each thread's waits are its own.  A
- * blocking wait in one thread ends at io_abort() only when a signal
- * reaches that thread: a stop sends one to each (stop.c).
+ * threads stays unpatched, and each thread's waits are its own.
  */
 #ifndef IO_H
 #define IO_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+
+struct fiber;
 
 #define IO_FOREVER 0.0
 
@@ -53,28 +63,31 @@ ssize_t io_read(int fd, void *buf, size_t len, double deadline);
 /* Write all of buf, or fail: 0 or -1 with errno.  Never raises SIGPIPE. */
 int io_write_all(int fd, const void *buf, size_t len, double deadline);
 
-/* Sleep: 0 when the time has passed, -1 (EINTR) when cut short -- by
- * fiber_wake() when patched, by io_abort() when blocking. */
+/* Sleep: 0 when the time has passed, -1 (EINTR) when cancelled. */
 int io_sleep(double seconds);
 
-/* Cut short whatever is in flight, for good: a server that must stop now.
- * From then on a blocking wait ends with EINTR (one under way ends when a
- * signal interrupts it: call this from the signal's handler); a blocking
- * fetch ends when libcurl next runs its progress callback (at once when
- * the signal whose handler calls this interrupts libcurl's wait), and new
- * fetches fail at once, with the error "the server is stopping".  The
- * cooperative fetches on the hub end when fetch_abort() (fetch.h) is
- * called too.  Async-signal-safe. */
+/* Cancel every wait, for good (above): a server that must stop now.
+ * Async-signal-safe: call it from the stop signal's handler. */
 void io_abort(void);
 
 /* Has io_abort() been called?  Async-signal-safe. */
 bool io_aborted(void);
 
-/* After io_abort(), from a fiber: end every cooperative io_wait() under
- * way in this thread (EINTR), as the signal ends a blocking one.  The
- * evented worker calls it once it sees the abort, for the waits nobody
- * else would wake -- a query on libpq's socket (db.h), whose fiber no
- * connection knows. */
-void io_end_waits(void);
+/* The threads, beside the one that takes the stop signals, whose blocking
+ * waits io_abort() must interrupt: the first n of threads (0: none). */
+void io_abort_threads(const pthread_t *threads, int n);
+
+/* A cooperative wait io_wait() does not see -- a transfer, a place in a
+ * queue -- made cancellable: between io_cancellable() and
+ * io_cancellable_end(), io_abort() runs c->cancel(c) on the hub, or, with
+ * no cancel, wakes c->f.  The waiter finds io_aborted() true when it
+ * resumes.  c lives on the waiting fiber's stack. */
+struct io_cancellable {
+	struct fiber *f;
+	void (*cancel)(struct io_cancellable *c);
+	struct io_cancellable *prev, *next;
+};
+void io_cancellable(struct io_cancellable *c);
+void io_cancellable_end(struct io_cancellable *c);
 
 #endif

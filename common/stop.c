@@ -8,8 +8,9 @@
  * listening socket itself is left alone: other worker processes may share
  * it (arbiter.h).  SIGTERM arms the grace timer; SIGINT, and SIGALRM when
  * the grace period is over, cut short what is in flight.  Everything the
- * handler calls is async-signal-safe (timer_settime, write, pthread_kill,
- * kill in the hook), so it may run in the middle of anything.
+ * handler calls is async-signal-safe (timer_settime, write, io_abort's
+ * ev_async_send and pthread_kill, kill in the hook), so it may run in the
+ * middle of anything.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +21,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fetch.h"
 #include "io.h"
 #include "server.h"
 #include "stop.h"
@@ -32,8 +32,6 @@ static void (*abort_hook)(void);
 static int stop_pipe[2] = { -1, -1 };	/* [1] written at a stop, never read */
 static timer_t grace_timer;	/* rings SIGALRM */
 static bool have_timer;
-static const pthread_t *serving;	/* threads to interrupt, stop_threads() */
-static atomic_int nserving;
 
 void server_set_grace(double seconds)
 {
@@ -55,12 +53,6 @@ int stop_fd(void)
 	return stop_pipe[0];
 }
 
-void stop_threads(const pthread_t *threads, int n)
-{
-	serving = threads;
-	atomic_store(&nserving, n);
-}
-
 /* Ring SIGALRM `seconds` from now, or never (0).  A grace is rounded up
  * by a nanosecond, so that a tiny one never becomes a zero time, which
  * would disarm the timer instead. */
@@ -72,16 +64,11 @@ static int set_grace_timer(double seconds)
 	return timer_settime(grace_timer, 0, &t, NULL);
 }
 
-/* Make whatever is in flight fail now.  A blocking wait ends when a
- * signal interrupts it after io_abort(): the one in the thread this
- * handler runs in is interrupted already; each serving thread beside it
- * gets SIGURG. */
+/* Make whatever is in flight fail now: every wait is cancelled (io.h),
+ * and the lab's hook runs. */
 static void abort_in_flight(void)
 {
 	io_abort();
-	fetch_abort();
-	for (int i = 0; i < atomic_load(&nserving); i++)
-		pthread_kill(serving[i], SIGURG);
 	if (abort_hook)
 		abort_hook();
 }
@@ -109,12 +96,6 @@ static void on_signal(int sig)
 		(void)n;	/* full already: readable already */
 	}
 	errno = saved;
-}
-
-/* SIGURG: nothing to do; arriving, it ends the blocking wait it hits. */
-static void on_wake(int sig)
-{
-	(void)sig;
 }
 
 /* SIGTERM, SIGINT and SIGALRM: the signals on_signal handles. */
@@ -147,9 +128,6 @@ static void install(sigset_t *stops)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGALRM, &sa, NULL);
-	struct sigaction wake = { .sa_handler = on_wake };
-	sigemptyset(&wake.sa_mask);
-	sigaction(SIGURG, &wake, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	*stops = sa.sa_mask;
 }

@@ -9,10 +9,8 @@
  *     that also waits for it ends, even when the signal came just before
  *     the wait began;
  *   - at SIGINT, or when SIGTERM's grace period is over, what is in
- *     flight is cut short: blocking waits end and every fetch fails
- *     (io_abort, fetch_abort), the threads named with stop_threads() are
- *     interrupted out of their blocking waits, and the abort hook
- *     (server_on_abort) runs.
+ *     flight is cut short: every wait is cancelled (io_abort, io.h), and
+ *     the abort hook (server_on_abort) runs.
  *
  * A worker with one thread calls stop_catch() when it is ready to serve,
  * and stop_done() when it has finished.  The threaded worker keeps the
@@ -23,7 +21,6 @@
 #ifndef STOP_H
 #define STOP_H
 
-#include <pthread.h>
 #include <stdbool.h>
 
 bool stop_requested(void);
@@ -35,10 +32,5 @@ void stop_done(void);
 int stop_catch_by_fd(void);
 void stop_take(int fd);
 void stop_done_by_fd(int fd);
-
-/* The threads to interrupt when what is in flight is cut short: the first
- * n of threads (n = 0: none).  Called from the thread that takes the
- * signals, so the list never changes under it. */
-void stop_threads(const pthread_t *threads, int n);
 
 #endif

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "stop.h"
 #include "util.h"
 #include "worker.h"
@@ -65,14 +66,14 @@ int serve_threaded(int listen_fd, http_handler *handler)
 	int n = 0;
 	while (n < worker_settings.threads &&
 	       pthread_create(&threads[n], NULL, serving_thread, &l) == 0)
-		stop_threads(threads, ++n);
+		io_abort_threads(threads, ++n);
 	if (n < worker_settings.threads)
 		fprintf(stderr, "server: %d threads of %d started\n", n,
 			worker_settings.threads);
 	if (n > 0)
 		worker_ready();
 	wait_for_threads(signals, n);
-	stop_threads(NULL, 0);
+	io_abort_threads(NULL, 0);
 	for (int i = 0; i < n; i++)
 		pthread_join(threads[i], NULL);
 	if (n == 0)	/* a stop that came meanwhile is the caller's to see */
