@@ -292,14 +292,17 @@ int lab_main(int argc, char **argv, const char *name, const char *style,
 		return 1;
 	}
 
+	/* As gunicorn does, -k sync with --threads N > 1 runs the threaded
+	 * worker. */
+	server_worker *run = worker == serve_sync && o.threads > 1 ? serve_threaded : worker;
 	int status;
 	if (o.workers) {	/* the master: its signals are held, its workers to come */
 		print_banner();
-		status = arbiter_run(o.workers, o.timeout, o.grace, fd, worker, route,
+		status = arbiter_run(o.workers, o.timeout, o.grace, fd, run, route,
 				     o.urls ? NULL : upstream_kill);
 	} else {		/* the banner once the worker is ready to accept */
 		server_on_ready(print_banner);
-		status = worker(fd, route);
+		status = run(fd, route);
 	}
 	upstream_stop();
 	close(fd);

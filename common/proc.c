@@ -42,6 +42,13 @@ static char *block_end(int argc, char **argv)
 	return end;
 }
 
+/* Point s into the copy, if it points into the block. */
+static void move_to_copy(char **s, char *start, char *end, char *copy)
+{
+	if (*s >= start && *s < end)
+		*s = copy + (*s - start);
+}
+
 void proc_name_init(int argc, char **argv)
 {
 	if (room || argc < 1 || !argv[0])
@@ -51,13 +58,16 @@ void proc_name_init(int argc, char **argv)
 	for (int i = 1; i < argc && used < sizeof options; i++)
 		used += (size_t)snprintf(options + used, sizeof options - used, "%s%s",
 					 i > 1 ? " " : "", argv[i]);
-	/* Copies first: nothing may point into the block once it is reused. */
+	/* A copy first, kept for good: nothing may point into the block once
+	 * it is reused. */
+	static char *copy;
+	if (!(copy = malloc((size_t)(end - start))))
+		return;
+	memcpy(copy, start, (size_t)(end - start));
 	for (int i = 0; i < argc; i++)
-		if (!(argv[i] = strdup(argv[i])))
-			return;
+		move_to_copy(&argv[i], start, end, copy);
 	for (int i = 0; environ[i]; i++)
-		if (!(environ[i] = strdup(environ[i])))
-			return;
+		move_to_copy(&environ[i], start, end, copy);
 	/* glibc's names for the program pointed into the block too */
 	program_invocation_name = argv[0];
 	program_invocation_short_name = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1

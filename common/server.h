@@ -6,10 +6,11 @@
  * accepts one connection, answers it start to finish, closes it, and only
  * then accepts the next.  IO stays blocking.  Like gunicorn's, it answers
  * with "Connection: close", so an idle client cannot hold the only worker.
- * With server_set_threads(N), N > 1, it is gunicorn's threaded worker
- * (--threads N, threaded_worker.c): N threads each do just that, so up to
- * N connections are served at once; the IO is as blocking as before, in
- * each thread.
+ * serve_threaded (threaded_worker.c) is what gunicorn runs for -k sync
+ * with --threads N, N > 1 (server_set_threads): N threads each do just
+ * that, so up to N connections are served at once; the IO is as blocking
+ * as before, in each thread.  lab_main() picks it for a sync lab given
+ * --threads.
  *
  * serve_evented (evented_worker.c) is gunicorn's gevent worker: it first
  * calls io_patch() -- our monkey.patch_all() -- then accepts in the main
@@ -48,6 +49,7 @@
 typedef int server_worker(int listen_fd, http_handler *handler);
 
 int serve_sync(int listen_fd, http_handler *handler);
+int serve_threaded(int listen_fd, http_handler *handler);
 int serve_evented(int listen_fd, http_handler *handler);
 
 /* Hold SIGTERM, SIGINT and SIGALRM blocked until a worker (or the arbiter)
@@ -71,9 +73,9 @@ void server_set_request_timeout(double seconds);
  * (default 0.5). */
 void server_set_grace(double seconds);
 
-/* Sync worker: threads serving connections at once (default 1: the main
- * thread alone, no other thread is started).  The evented worker ignores
- * it, as gunicorn's gevent worker ignores --threads. */
+/* The threaded worker's threads serving connections at once (default
+ * 1).  The sync and evented workers ignore it, as gunicorn's gevent
+ * worker ignores --threads. */
 void server_set_threads(int n);
 
 /* Evented worker: the most connections held at once (default 1000, as

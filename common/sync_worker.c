@@ -2,7 +2,7 @@
  * sync_worker.c: gunicorn's sync worker (server.h).  One thread accepts
  * one connection, answers it start to finish, closes it, and only then
  * accepts the next; its IO blocks.  With --threads, threaded_worker.c runs
- * this same loop in each of its threads.
+ * this same loop, serve_one_by_one(), in each of its threads.
  */
 #include <errno.h>
 #include <poll.h>
@@ -59,8 +59,6 @@ void serve_one_by_one(int listen_fd, http_handler *handler, bool beats)
 
 int serve_sync(int listen_fd, http_handler *handler)
 {
-	if (worker_settings.threads > 1 && serve_threaded(listen_fd, handler) > 0)
-		return 0;
 	stop_catch();
 	worker_ready();
 	serve_one_by_one(listen_fd, handler, true);

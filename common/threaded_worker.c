@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "io.h"
+#include "server.h"
 #include "stop.h"
 #include "util.h"
 #include "worker.h"
@@ -55,7 +56,8 @@ static void wait_for_threads(int signals, int n)
 
 /* The list of threads a stop interrupts changes only here, in the thread
  * that takes the signals: it is emptied after every thread has ended and
- * before any is joined. */
+ * before any is joined.  Should no thread start, this one serves alone,
+ * as the plain sync worker. */
 int serve_threaded(int listen_fd, http_handler *handler)
 {
 	static struct listener l;
@@ -76,10 +78,10 @@ int serve_threaded(int listen_fd, http_handler *handler)
 	io_abort_threads(NULL, 0);
 	for (int i = 0; i < n; i++)
 		pthread_join(threads[i], NULL);
-	if (n == 0)	/* a stop that came meanwhile is the caller's to see */
+	if (n == 0)	/* a stop that came meanwhile is serve_sync()'s to see */
 		stop_take(signals);
 	stop_done_by_fd(signals);
 	close(ended[0]);
 	close(ended[1]);
-	return n;
+	return n > 0 ? 0 : serve_sync(listen_fd, handler);
 }

@@ -36,8 +36,4 @@ bool worker_accept_failed(void);
  * when `beats`. */
 void serve_one_by_one(int listen_fd, http_handler *handler, bool beats);
 
-/* The sync worker with threads; how many threads served (0: none could
- * start, and the caller serves alone). */
-int serve_threaded(int listen_fd, http_handler *handler);
-
 #endif
