@@ -63,7 +63,7 @@
 CC       ?= cc
 CFLAGS   ?= -O2 -g
 WARNINGS := -std=c11 -Wall -Wextra -Werror
-CPPFLAGS += -D_GNU_SOURCE -Icommon
+CPPFLAGS += -D_GNU_SOURCE -Icommon -Icommon/bench
 CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
 LDLIBS   += $(CURL_LIBS) -lev -lhttp_parser -pthread
@@ -74,10 +74,16 @@ PQ_LIBS   := $(shell pkg-config --libs libpq 2>/dev/null || echo -lpq)
 BUILD    ?= build
 BIN      ?= .
 
-COMMON   := util fiber io fetch http server stop sync_worker threaded_worker evented_worker arbiter listen profile app answer simulator upstream page proc timeline lab
-COMMON_O := $(COMMON:%=$(BUILD)/common/%.o) $(BUILD)/common/page_html.o
-DB       := db pgcluster queries dblab
-DB_O     := $(DB:%=$(BUILD)/common/%.o)
+# common/ is the lesson: fibers, IO, downloads, the workers and the
+# handler; common/bench/ is what the experiment runs on: the upstream
+# simulator, the database cluster, the page, gunicorn's master and the
+# labs' command line.
+LESSON   := util fiber io fetch http server stop sync_worker threaded_worker evented_worker app answer
+BENCH    := arbiter listen profile simulator upstream page proc timeline lab
+COMMON_O := $(LESSON:%=$(BUILD)/common/%.o) $(BENCH:%=$(BUILD)/common/bench/%.o) \
+	    $(BUILD)/common/bench/page_html.o
+DB_O     := $(BUILD)/common/db.o $(BUILD)/common/queries.o \
+	    $(BUILD)/common/bench/pgcluster.o $(BUILD)/common/bench/dblab.o
 PROGRAMS := $(BIN)/lab1 $(BIN)/lab2 $(BIN)/lab3 $(BIN)/lab4 $(BIN)/lab5 $(BIN)/lab6 \
 	    $(BIN)/upstream $(BIN)/labload $(BIN)/simload
 TESTS    := clocks fiber io app http labs hostile faults stop db page upstream workers
@@ -86,7 +92,7 @@ TESTLIB_O := $(BUILD)/tests/testlib.o $(BUILD)/tests/model.o $(BUILD)/tests/dbmo
 # The grader links only the common modules it uses, none of the files a
 # student writes in the handout: code that does not compile costs the labs
 # their points, and the labs are still graded.
-GRADER_O := $(BUILD)/common/util.o $(BUILD)/common/listen.o $(BUILD)/common/profile.o
+GRADER_O := $(BUILD)/common/util.o $(BUILD)/common/bench/listen.o $(BUILD)/common/bench/profile.o
 
 .PHONY: all test check test-here test-browser demo asan asan-build tsan tsan-build grade grade-selftest grade-calibrate \
 	stress fuzz valgrind bench bench-python bench-db notes-check deps clean handout gradescope \
@@ -116,10 +122,11 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(WARNINGS) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-# The classroom page, built into every lab as one string (common/page.c):
+# The classroom page, common/page.html, built into every lab as one string
+# (common/bench/page.c):
 # its bytes in hex, written to a temporary file first so that -j never
 # compiles half of it.
-$(BUILD)/common/page_html.c: common/page.html
+$(BUILD)/common/bench/page_html.c: common/page.html
 	@mkdir -p $(@D)
 	{ echo '/* common/page.html as a string: made by the Makefile */'; \
 	  echo 'extern const char page_html[];'; \
@@ -128,7 +135,7 @@ $(BUILD)/common/page_html.c: common/page.html
 	  echo '0 };'; } >$@.tmp
 	mv $@.tmp $@
 
-$(BUILD)/common/page_html.o: $(BUILD)/common/page_html.c
+$(BUILD)/common/bench/page_html.o: $(BUILD)/common/bench/page_html.c
 	$(CC) $(WARNINGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 # The lab tests start lab1 .. lab4 from $(BIN).

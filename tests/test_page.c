@@ -1,5 +1,5 @@
 /*
- * What a lab serves a browser (common/page.h): the page at /, the facts
+ * What a lab serves a browser (common/bench/page.h): the page at /, the facts
  * at /about, and CORS on /hello and /about only.
  */
 #include <check.h>

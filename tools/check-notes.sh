@@ -65,7 +65,7 @@ NUMBER_WORDS="one two three four five six seven eight nine ten eleven twelve
 ELSEWHERE="print list recv sleep"
 
 NOTES=$(ls README.md notes/*.md notes/zh-CN/*.md)
-CODE=$(ls common/*.[ch] lab*/*.c tools/*.c)
+CODE=$(ls common/*.[ch] common/bench/*.[ch] lab*/*.c tools/*.c)
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 : >"$TMP/problems"
@@ -487,7 +487,7 @@ ELSEWHERE_NAMES="time_total tcp_child_process post_fork wait_read wait_write max
 	pool_timeout"
 # shellcheck disable=SC2086
 {
-	cat common/*.[ch] lab*/*.c tools/*.c tests/*.[ch] Makefile tools/*.sh \
+	cat common/*.[ch] common/bench/*.[ch] lab*/*.c tools/*.c tests/*.[ch] Makefile tools/*.sh \
 	    tools/gradescope/* tools/*.py tools/*.gp notes/*.py tests/browser/*.mjs 2>/dev/null
 	ls tests tools | sed 's/\..*//'
 	echo $ELSEWHERE_NAMES

@@ -371,7 +371,7 @@ done
 # The solutions' lines.  A line that the kit's code also has outside any
 # region (an accept_failed(); of the sync worker, say) gives nothing away,
 # so the search is for the others, in every file of the tarball.
-for f in common/*.[ch] lab*/*.c tools/*.c; do
+for f in common/*.[ch] common/bench/*.[ch] lab*/*.c tools/*.c; do
 	awk '/^[ \t]*\/\* \$begin / { inside = 1 } !inside { print } /^[ \t]*\/\* \$end / { inside = 0 }' "$f"
 done >"$scratch/code"
 cut -f2- "$scratch/solutions" | sed 's/^[[:blank:]]*//; s/[[:blank:]]*$//' | sort -u |

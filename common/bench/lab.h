@@ -6,7 +6,7 @@
  * --urls names real URLs), listens, prints one line saying what runs and
  * where -- the model in gunicorn's words too (-k sync -w 4) -- routes
  * GET/HEAD /hello to the lab's handler (and /, /about and CORS to
- * common/page.h), and runs the worker until SIGINT or SIGTERM: in this
+ * common/bench/page.h), and runs the worker until SIGINT or SIGTERM: in this
  * process, or with -w N in N worker processes under a master (arbiter.h)
  * that shares the one simulator with them.  Then it stops the simulator
  * and returns the exit status: 0 after a signal, 1 when it cannot start,
