@@ -78,8 +78,9 @@ BIN      ?= .
 # handler; common/bench/ is what the experiment runs on: the upstream
 # simulator, the database cluster, the page, gunicorn's master and the
 # labs' command line.
-LESSON   := util fiber io fetch http server stop sync_worker threaded_worker evented_worker app answer
-BENCH    := arbiter listen profile simulator upstream page proc timeline lab
+LESSON   := util fiber io fetch http server stop sync_worker threaded_worker evented_worker \
+	    profile app answer timeline
+BENCH    := arbiter listen simulator upstream page proc lab
 COMMON_O := $(LESSON:%=$(BUILD)/common/%.o) $(BENCH:%=$(BUILD)/common/bench/%.o) \
 	    $(BUILD)/common/bench/page_html.o
 DB_O     := $(BUILD)/common/db.o $(BUILD)/common/queries.o \
@@ -92,7 +93,7 @@ TESTLIB_O := $(BUILD)/tests/testlib.o $(BUILD)/tests/model.o $(BUILD)/tests/dbmo
 # The grader links only the common modules it uses, none of the files a
 # student writes in the handout: code that does not compile costs the labs
 # their points, and the labs are still graded.
-GRADER_O := $(BUILD)/common/util.o $(BUILD)/common/bench/listen.o $(BUILD)/common/bench/profile.o
+GRADER_O := $(BUILD)/common/util.o $(BUILD)/common/bench/listen.o $(BUILD)/common/profile.o
 
 .PHONY: all test check test-here test-browser demo asan asan-build tsan tsan-build grade grade-selftest grade-calibrate \
 	stress fuzz valgrind bench bench-python bench-db notes-check deps clean handout gradescope \

@@ -16,7 +16,7 @@ else
 	SCALE=1 OUT=bench/results/full
 fi
 # S, the sum of the ten delays, and M, the longest: from the simulator's own
-# profile (common/bench/profile.c), scaled.
+# profile (common/profile.c), scaled.
 if [ ! -x ./upstream ]; then
 	echo "bench: ./upstream is missing; run make first" >&2
 	exit 1

@@ -38,7 +38,7 @@ done
 DATE=$(date -u +%Y-%m-%d)
 CPU=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 CORES=$(nproc)
-# S and M at the note's delays, from the simulator's profile (common/bench/profile.c)
+# S and M at the note's delays, from the simulator's profile (common/profile.c)
 S1=$(./upstream --profile | awk '$1 == "S" { print $2 }')
 M1=$(./upstream --profile | awk '$1 == "M" { print $2 }')
 
