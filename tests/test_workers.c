@@ -96,6 +96,20 @@ static void assert_verdict(void (*check)(const struct lab_model *, struct verdic
 	ck_assert_msg(v.ok, "%s: %s", lab_models[lab].name, v.why);
 }
 
+/* An upstream that accepts and never answers, for a lab's --urls: its
+ * listening socket; `urls` (a mkstemp template) names the URLs file, with
+ * one URL, to `path` on it.  The caller closes the one and unlinks the other. */
+static int silent_upstream(char *urls, const char *path)
+{
+	char err[256];
+	int up = server_listen("127.0.0.1:0", err, sizeof err);
+	int ufd = mkstemp(urls);
+	ck_assert_msg(up >= 0 && ufd >= 0, "cannot set up a silent upstream: %s", err);
+	dprintf(ufd, "http://127.0.0.1:%d%s\n", server_port(up), path);
+	close(ufd);
+	return up;
+}
+
 START_TEST(lab1_with_four_workers_serves_four_at_once)
 {
 	assert_verdict(check_four_workers, 0);
@@ -316,12 +330,8 @@ static int take_fetch(int up)
  * woken by its SIGURG -- not only when libcurl next looks. */
 START_TEST(sigint_cuts_short_every_thread)
 {
-	char err[256], urls[] = "/tmp/workerlab-urls-XXXXXX";
-	int up = server_listen("127.0.0.1:0", err, sizeof err);
-	int ufd = mkstemp(urls);
-	ck_assert(up >= 0 && ufd >= 0);
-	dprintf(ufd, "http://127.0.0.1:%d/hang\n", server_port(up));
-	close(ufd);
+	char urls[] = "/tmp/workerlab-urls-XXXXXX";
+	int up = silent_upstream(urls, "/hang");
 	const char *const args[] = { "-b", "127.0.0.1:0", "--threads", "4", "--urls", urls,
 				     "--fetch-timeout", "60", NULL };
 	struct tl_proc p;
@@ -379,12 +389,8 @@ END_TEST
  * answered, then the lab exits. */
 START_TEST(sigterm_lets_every_thread_finish)
 {
-	char err[256], urls[] = "/tmp/workerlab-urls-XXXXXX";
-	int up = server_listen("127.0.0.1:0", err, sizeof err);
-	int ufd = mkstemp(urls);
-	ck_assert(up >= 0 && ufd >= 0);
-	dprintf(ufd, "http://127.0.0.1:%d/held\n", server_port(up));
-	close(ufd);
+	char urls[] = "/tmp/workerlab-urls-XXXXXX";
+	int up = silent_upstream(urls, "/held");
 	const char *const args[] = { "-b", "127.0.0.1:0", "--threads", "4", "--urls", urls,
 				     "--grace", "5", NULL };
 	struct tl_proc p;
@@ -465,6 +471,100 @@ START_TEST(sigterm_after_the_grace_does_not_wait_for_slow_clients)
 }
 END_TEST
 
+/* The pid in the first "WORKER TIMEOUT (pid:N)" of log, or 0. */
+static pid_t timed_out_pid(const char *log)
+{
+	const char *t = strstr(log, "WORKER TIMEOUT (pid:");
+	return t ? (pid_t)atoi(t + strlen("WORKER TIMEOUT (pid:")) : 0;
+}
+
+/* A worker stuck past --timeout is sent SIGABRT first, as gunicorn's
+ * master does: it says so and exits with status 1 by itself, and the
+ * master, which says why, has no SIGKILL to send.  lab1 and lab2, whose
+ * one thread blocks in the download. */
+START_TEST(a_timed_out_worker_exits_at_the_masters_sigabrt)
+{
+	char urls[] = "/tmp/workerlab-urls-XXXXXX";
+	int up = silent_upstream(urls, "/hang");
+	const char *const args[] = { "-b", "127.0.0.1:0", "-w", "1", "--timeout", "1",
+				     "--urls", urls, "--fetch-timeout", "600", NULL };
+	struct tl_proc p;
+	tl_start(&p, _i ? "lab2" : "lab1", args);
+	int fd = model_send_get(p.port, "/hello");
+	char log[8192];
+	bool exited = tl_err_until(&p, "exited with code", 10, log, sizeof log);
+	close(fd);
+	tl_stop(&p);
+	close(up);
+	unlink(urls);
+	pid_t pid = timed_out_pid(log);
+	ck_assert_msg(exited && pid > 0, "no timeout and exit within 10 s: %.600s", log);
+	char want[128];
+	snprintf(want, sizeof want, "Worker (pid:%d) exited with code 1", (int)pid);
+	ck_assert_msg(strstr(log, want) && strstr(log, "worker received SIGABRT") &&
+		      !strstr(log, "SIGKILL"), "expected the worker to take the "
+		      "master's SIGABRT and exit with code 1 (\"%s\"): %.600s", want, log);
+}
+END_TEST
+
+/* A worker that cannot act on SIGABRT -- here, one stopped by SIGSTOP --
+ * is still there at the master's next check, and is sent SIGKILL; the lab
+ * then answers from a new worker. */
+START_TEST(a_timed_out_worker_that_cannot_exit_is_killed_next)
+{
+	static const char *const args[] = { "-b", "127.0.0.1:0", "-w", "1",
+					    "--timeout", "1", "--delay-scale", "0.02", NULL };
+	struct tl_proc p;
+	pid_t below[MAXPIDS];
+	tl_start(&p, "lab1", args);
+	wait_descendants(p.pid, 3, below);	/* keeper, simulator, worker */
+	pid_t keeper = tl_child_of(p.pid), worker = -1;
+	for (int i = 0; i < 3; i++)
+		if (below[i] != keeper && below[i] != tl_child_of(keeper))
+			worker = below[i];
+	ck_assert_int_gt(worker, 0);
+	tl_kill(worker, SIGSTOP);	/* no handler can refuse it */
+	char log[8192], want[128];
+	snprintf(want, sizeof want, "Worker (pid:%d) was sent SIGKILL!", (int)worker);
+	bool killed = tl_err_until(&p, want, 10, log, sizeof log);
+	struct tl_reply r;
+	tl_get_within(p.port, "/hello", 10, &r);
+	tl_stop(&p);
+	ck_assert_msg(killed, "no \"%s\" within 10 s: %.600s", want, log);
+	ck_assert_msg(timed_out_pid(log) == worker && strstr(log, "WORKER TIMEOUT") <
+		      strstr(log, want), "expected WORKER TIMEOUT (pid:%d) before the "
+		      "SIGKILL: %.600s", (int)worker, log);
+	ck_assert_msg(r.status == 200, "after the SIGKILL /hello got %d", r.status);
+}
+END_TEST
+
+/* --timeout needs a master to keep it: without -w the lab runs -w 1, as
+ * gunicorn always does, rather than ignore the option. */
+START_TEST(timeout_without_workers_runs_a_master)
+{
+	char urls[] = "/tmp/workerlab-urls-XXXXXX";
+	int up = silent_upstream(urls, "/hang");
+	const char *const args[] = { "-b", "127.0.0.1:0", "--timeout", "1", "--urls", urls,
+				     "--fetch-timeout", "600", NULL };
+	struct tl_proc p;
+	tl_start(&p, "lab1", args);
+	double start = now();
+	int fd = model_send_get(p.port, "/hello");
+	struct tl_reply r;
+	tl_read_reply(fd, start, 10, &r);
+	close(fd);
+	char log[8192];
+	tl_err_until(&p, "WORKER TIMEOUT", 5, log, sizeof log);
+	tl_stop(&p);
+	close(up);
+	unlink(urls);
+	ck_assert_msg(strstr(p.banner, "-w 1"), "the banner names no -w 1: %s", p.banner);
+	ck_assert_msg(r.closed && r.status == 0 && timed_out_pid(log) > 0,
+		      "with --timeout 1 and no -w, a request stuck on a silent upstream "
+		      "%s, and stderr said: %.400s", tl_outcome(&r, (char[64]){ 0 }, 64), log);
+}
+END_TEST
+
 START_TEST(bad_counts_are_usage_errors)
 {
 	static const char *const cases[][3] = {
@@ -503,6 +603,9 @@ static Suite *workers_suite(void)
 	tcase_add_loop_test(procs, sigint_cuts_short_every_thread, 0, 2);
 	tcase_add_test(procs, sigterm_lets_every_thread_finish);
 	tcase_add_test(procs, sigterm_after_the_grace_does_not_wait_for_slow_clients);
+	tcase_add_loop_test(procs, a_timed_out_worker_exits_at_the_masters_sigabrt, 0, 2);
+	tcase_add_test(procs, a_timed_out_worker_that_cannot_exit_is_killed_next);
+	tcase_add_test(procs, timeout_without_workers_runs_a_master);
 	tcase_add_test(procs, bad_counts_are_usage_errors);
 	suite_add_tcase(s, procs);
 	return s;

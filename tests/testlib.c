@@ -361,6 +361,13 @@ bool tl_read_until(struct tl_proc *p, const char *want, double seconds,
 	return read_until(p->out, want, seconds, buf, len);
 }
 
+bool tl_err_until(struct tl_proc *p, const char *want, double seconds,
+		  char *buf, size_t len)
+{
+	buf[0] = '\0';
+	return read_until(p->err, want, seconds, buf, len);
+}
+
 int tl_connect(int port)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };

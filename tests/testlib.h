@@ -112,6 +112,10 @@ pid_t tl_child_of(pid_t pid);
 bool tl_read_until(struct tl_proc *p, const char *want, double seconds,
 		   char *buf, size_t len);
 
+/* The same for what it wrote on stderr so far. */
+bool tl_err_until(struct tl_proc *p, const char *want, double seconds,
+		  char *buf, size_t len);
+
 /*
  * A response: status, headers and body as received.
  *

@@ -34,6 +34,7 @@ struct slot {
 	double born;		/* now() when it was forked */
 	double restart_at;	/* an empty slot gets a worker from then on */
 	atomic_llong beat_ms;	/* its last beat, now() in milliseconds */
+	bool aborted;		/* sent SIGABRT for its timeout; SIGKILL next */
 };
 
 static struct slot *slots;	/* shared with every worker */
@@ -67,6 +68,37 @@ static void say(const char *level, const char *fmt, ...)
 	fprintf(stderr, "[%s] [%d] [%s] %s\n", when, (int)getpid(), level, msg);
 }
 
+/* A worker's answer to the master's SIGABRT (its timeout), as gunicorn's
+ * handle_abort: say so and exit with status 1, from wherever it was stuck.
+ * Only the master's: an abort() of the worker's own, or a sanitizer's,
+ * still dumps core as abort() should.  The line is written before the
+ * signal can come (a handler may not format), so it has no time in it. */
+static char abort_line[96];
+static pid_t abort_from;
+
+static void on_abort_signal(int sig, siginfo_t *si, void *context)
+{
+	(void)context;
+	if (si->si_code == SI_USER && si->si_pid == abort_from) {
+		ssize_t n = write(STDERR_FILENO, abort_line, strlen(abort_line));
+		(void)n;
+		_exit(1);
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void abort_at_masters_word(pid_t master)
+{
+	snprintf(abort_line, sizeof abort_line,
+		 "[%d] [INFO] worker received SIGABRT from the master (its "
+		 "timeout): exiting\n", (int)getpid());
+	abort_from = master;
+	struct sigaction sa = { .sa_sigaction = on_abort_signal, .sa_flags = SA_SIGINFO };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGABRT, &sa, NULL);
+}
+
 /* The worker's side: die with the master, beat, serve, exit.  It never
  * returns into lab_main(): what the master owns (the simulator) is the
  * master's to stop, and exit() is not called for the same reason. */
@@ -77,6 +109,7 @@ static _Noreturn void be_worker(struct slot *s, pid_t master, double timeout,
 	if (!proc_tie_to_parent(SIGKILL, master))
 		_exit(0);
 	proc_name("worker", "worker");
+	abort_at_masters_word(master);
 	close(sigfd);		/* the master's; a worker catches its own */
 	my_beat = &s->beat_ms;
 	server_set_heartbeat(beat, timeout / 4 < 1 ? timeout / 4 : 1);
@@ -96,6 +129,7 @@ static bool spawn(struct slot *s, double timeout, int listen_fd,
 {
 	pid_t master = getpid();
 	atomic_store(&s->beat_ms, now_ms());	/* a full timeout to start in */
+	s->aborted = false;
 	fflush(NULL);		/* nothing buffered may be written twice */
 	pid_t pid = fork();
 	if (pid == 0)
@@ -118,8 +152,9 @@ static void reap(struct slot *s, bool stopping)
 	if (s->pid <= 0 || waitpid(s->pid, &status, WNOHANG) != s->pid)
 		return;
 	if (WIFSIGNALED(status) && (!stopping || WTERMSIG(status) == SIGKILL))
-		say("ERROR", "Worker (pid:%d) was sent SIG%s!", (int)s->pid,
-		    sigabbrev_np(WTERMSIG(status)));
+		say("ERROR", "Worker (pid:%d) was sent SIG%s!%s", (int)s->pid,
+		    sigabbrev_np(WTERMSIG(status)), WTERMSIG(status) == SIGKILL &&
+		    !s->aborted ? " Perhaps out of memory?" : "");
 	else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
 		say("ERROR", "Worker (pid:%d) exited with code %d", (int)s->pid,
 		    WEXITSTATUS(status));
@@ -129,13 +164,19 @@ static void reap(struct slot *s, bool stopping)
 	s->pid = 0;
 }
 
-/* gunicorn's murder_workers: silent for longer than the timeout, killed. */
+/* gunicorn's murder_workers: a worker silent for longer than the timeout
+ * is sent SIGABRT, on which it exits by itself; one still there at the
+ * next check (a tick later) cannot act on it, and is sent SIGKILL. */
 static void check_heartbeat(struct slot *s, double timeout)
 {
-	if (s->pid > 0 && now_ms() - atomic_load(&s->beat_ms) > timeout * 1000) {
+	if (s->pid <= 0 || now_ms() - atomic_load(&s->beat_ms) <= timeout * 1000)
+		return;
+	if (!s->aborted) {
 		say("CRITICAL", "WORKER TIMEOUT (pid:%d)", (int)s->pid);
+		s->aborted = true;
+		kill(s->pid, SIGABRT);
+	} else {
 		kill(s->pid, SIGKILL);
-		atomic_store(&s->beat_ms, now_ms());	/* once, until reaped */
 	}
 }
 

@@ -6,8 +6,11 @@
  *   - a worker that dies is reaped and replaced (one that dies within a
  *     second of starting is replaced a second later, not in a tight loop);
  *   - a worker that has not beaten its heart (server_set_heartbeat) for
- *     `timeout` seconds is killed with SIGKILL and replaced, and the master
- *     says so as gunicorn does: "[CRITICAL] WORKER TIMEOUT (pid:N)";
+ *     `timeout` seconds is sent SIGABRT, and the master says so as
+ *     gunicorn does: "[CRITICAL] WORKER TIMEOUT (pid:N)"; the worker
+ *     exits with status 1 at once, wherever it was stuck, and is replaced.
+ *     One still there at the master's next check (a stopped process
+ *     cannot act on a signal) is sent SIGKILL;
  *   - SIGTERM or SIGINT is passed on to every worker, so that all of them
  *     stop as one, each as server.h says; the master waits for them (those
  *     still there `grace` + 5 s later are killed), and returns 0.
@@ -17,10 +20,10 @@
  * and is shared by the workers, which must not stop it.
  *
  * Without -w a lab runs no arbiter: it is the single process it always
- * was (gunicorn's -w 1 without its master, so no worker timeout either).
- * That keeps the stop semantics of server.h exact for the one-process
- * labs the notes start from, with nothing between the signal and the
- * worker.
+ * was, where gunicorn -w 1 would run a master and one worker.  That keeps
+ * the stop semantics of server.h exact for the one-process labs the notes
+ * start from, with nothing between the signal and the worker.  --timeout
+ * needs a master to keep it, so --timeout without -w runs -w 1.
  */
 #ifndef ARBITER_H
 #define ARBITER_H

@@ -76,8 +76,9 @@ static void usage(FILE *out, const char *prog)
 		"                    (default 1; the evented worker ignores it)\n"
 		"  --worker-connections N  evented worker: the most connections it\n"
 		"                    holds at once (default 1000; the sync worker ignores it)\n"
-		"  --timeout S       with -w: a worker silent for S seconds is killed\n"
-		"                    and replaced (default 30)\n"
+		"  --timeout S       a worker silent for S seconds is aborted and\n"
+		"                    replaced by the master (default 30; without -w,\n"
+		"                    --timeout runs a master and one worker: -w 1)\n"
 		"  --urls FILE       fetch these URLs (one per line, # comments)\n"
 		"                    instead of the built-in upstream simulator\n"
 		"  --delay-scale F   multiply the simulator's delays by F (default 1)\n"
@@ -133,6 +134,7 @@ static void parse(int argc, char **argv, struct options *o)
 		{ 0 },
 	};
 	const char *prog = argv[0];
+	bool timeout_given = false;
 	int c;
 
 	*o = (struct options){ "127.0.0.1:12345", NULL, 1.0, 5.0, 10.0, 0.5,
@@ -154,7 +156,7 @@ static void parse(int argc, char **argv, struct options *o)
 		case 'w': o->workers = count_arg(prog, "-w", optarg, 1024); break;
 		case 'T': o->threads = count_arg(prog, "--threads", optarg, 1024); break;
 		case 'c': o->worker_connections = count_arg(prog, "--worker-connections", optarg, 1000000); break;
-		case 't': o->timeout = positive_arg(prog, "--timeout", optarg); break;
+		case 't': o->timeout = positive_arg(prog, "--timeout", optarg); timeout_given = true; break;
 		case 'f': o->fetch_timeout = positive_arg(prog, "--fetch-timeout", optarg); break;
 		case 'g': o->grace = positive_arg(prog, "--grace", optarg); break;
 		case 'F': o->fresh = true; break;
@@ -168,6 +170,10 @@ static void parse(int argc, char **argv, struct options *o)
 			prog, argv[optind]);
 		exit(2);
 	}
+	/* Only a master keeps a worker timeout: gunicorn always runs one,
+	 * the lab only when asked (arbiter.h), and --timeout asks. */
+	if (timeout_given && o->workers == 0)
+		o->workers = 1;
 }
 
 void lab_check_options(int argc, char **argv)
