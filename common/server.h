@@ -52,7 +52,7 @@ int serve_sync(int listen_fd, http_handler *handler);
 int serve_threaded(int listen_fd, http_handler *handler);
 int serve_evented(int listen_fd, http_handler *handler);
 
-/* Hold SIGTERM, SIGINT and SIGALRM blocked until a worker (or the arbiter)
+/* Hold SIGTERM, SIGINT, SIGALRM and SIGCHLD blocked until a worker (or the arbiter)
  * takes them: one sent meanwhile waits for it instead of killing the
  * process. */
 void server_hold_stop_signals(void);
@@ -94,5 +94,11 @@ void server_set_heartbeat(void (*beat)(void), double seconds);
  * SIGTERM's grace period is over.  It runs in a signal handler, in both
  * workers: async-signal-safe code only. */
 void server_on_abort(void (*hook)(void));
+
+/* At each SIGCHLD, ask gone() whether a child the lab cannot work without
+ * has died (it reaps it); if so, stop as at SIGINT.  It runs in a signal
+ * handler: async-signal-safe code only.  Default: none, and SIGCHLD stops
+ * nothing. */
+void server_on_child_exit(bool (*gone)(void));
 
 #endif

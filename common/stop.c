@@ -2,7 +2,9 @@
  * stop: see stop.h.
  *
  * One plain handler, on_signal, takes SIGTERM, SIGINT and SIGALRM (the
- * grace timer's); with the threaded worker its main thread calls it for
+ * grace timer's), and SIGCHLD, which stops the worker as SIGINT does when
+ * the child it says is gone is one the lab cannot go on without
+ * (server_on_child_exit); with the threaded worker its main thread calls it for
  * each one it reads from a signalfd.  It writes a byte into the stop pipe,
  * which nobody ever drains: from then on the pipe is readable.  The
  * listening socket itself is left alone: other worker processes may share
@@ -29,6 +31,7 @@
 static atomic_int stopping;	/* 0, SIGTERM or SIGINT; set in any thread */
 static double grace = 0.5;
 static void (*abort_hook)(void);
+static bool (*child_gone)(void);
 static int stop_pipe[2] = { -1, -1 };	/* [1] written at a stop, never read */
 static timer_t grace_timer;	/* rings SIGALRM */
 static bool have_timer;
@@ -41,6 +44,11 @@ void server_set_grace(double seconds)
 void server_on_abort(void (*hook)(void))
 {
 	abort_hook = hook;
+}
+
+void server_on_child_exit(bool (*gone)(void))
+{
+	child_gone = gone;
 }
 
 bool stop_requested(void)
@@ -73,13 +81,18 @@ static void abort_in_flight(void)
 		abort_hook();
 }
 
-/* SIGTERM, SIGINT or SIGALRM.  It saves and restores errno: it interrupts
- * code that may be about to read it (read() said EAGAIN, say), and the
- * calls it makes -- the hook's kill() of a simulator already gone -- would
- * change it.  The other two signals are blocked while it runs. */
+/* SIGTERM, SIGINT, SIGALRM or SIGCHLD.  It saves and restores errno: it
+ * interrupts code that may be about to read it (read() said EAGAIN, say),
+ * and the calls it makes -- the hook's kill() of a simulator already gone
+ * -- would change it.  The other signals are blocked while it runs. */
 static void on_signal(int sig)
 {
 	int saved = errno;
+	/* Once stopping, the lab's abort hook may kill that child itself. */
+	if (sig == SIGCHLD && (stop_requested() || !(child_gone && child_gone()))) {
+		errno = saved;
+		return;		/* not a child the lab needs, or not now */
+	}
 	if (sig == SIGTERM) {
 		/* A second SIGTERM does not stretch the grace period; one that
 		 * is zero, or cannot be timed, would never end: none, then. */
@@ -87,7 +100,7 @@ static void on_signal(int sig)
 		if (atomic_compare_exchange_strong(&stopping, &none, SIGTERM) &&
 		    (grace <= 0 || set_grace_timer(grace) != 0))
 			abort_in_flight();
-	} else {		/* SIGINT, or the grace period is over */
+	} else {		/* SIGINT, the grace period is over, or a needed child is gone */
 		atomic_store(&stopping, SIGINT);
 		abort_in_flight();
 	}
@@ -98,13 +111,14 @@ static void on_signal(int sig)
 	errno = saved;
 }
 
-/* SIGTERM, SIGINT and SIGALRM: the signals on_signal handles. */
+/* SIGTERM, SIGINT, SIGALRM and SIGCHLD: the signals on_signal handles. */
 static void stop_signals(sigset_t *set)
 {
 	sigemptyset(set);
 	sigaddset(set, SIGTERM);
 	sigaddset(set, SIGINT);
 	sigaddset(set, SIGALRM);
+	sigaddset(set, SIGCHLD);
 }
 
 void server_hold_stop_signals(void)
@@ -123,13 +137,22 @@ static void install(sigset_t *stops)
 	struct sigevent ring = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGALRM };
 	if (!have_timer)
 		have_timer = timer_create(CLOCK_MONOTONIC, &ring, &grace_timer) == 0;
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_NOCLDSTOP };
 	stop_signals(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGALRM, &sa, NULL);
+	sigaction(SIGCHLD, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	*stops = sa.sa_mask;
+}
+
+/* A needed child that died before its SIGCHLD could be held (it is
+ * discarded then, not kept pending): as if the signal came now. */
+static void child_gone_before(void)
+{
+	if (child_gone && child_gone())
+		raise(SIGINT);
 }
 
 /* The process starts with the stop signals blocked
@@ -139,6 +162,7 @@ void stop_catch(void)
 	sigset_t stops;
 	install(&stops);
 	sigprocmask(SIG_UNBLOCK, &stops, NULL);
+	child_gone_before();
 }
 
 /* The worker is done: the grace period must not end later, while the lab
@@ -160,6 +184,7 @@ int stop_catch_by_fd(void)
 	int fd = signalfd(-1, &stops, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (fd < 0)
 		die("stop: no signalfd: %m");
+	child_gone_before();	/* pending now, for the fd */
 	return fd;
 }
 

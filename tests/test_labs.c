@@ -280,6 +280,39 @@ START_TEST(sigkill_of_a_lab_takes_its_upstream_along)
 }
 END_TEST
 
+/* A lab whose whole upstream dies -- the keeper and the simulator, killed
+ * in either order -- has nothing to serve with: it stops with status 1 and
+ * says why, rather than answer 502 forever.  Iterations: lab4 alone and
+ * lab1 -w 2 (its master notices), each with the keeper killed first, then
+ * the simulator first. */
+START_TEST(a_lab_whose_upstream_keeper_dies_stops_saying_why)
+{
+	static const char *const alone[] = { "-b", "127.0.0.1:0", NULL };
+	static const char *const master[] = { "-b", "127.0.0.1:0", "-w", "2", NULL };
+	bool workers = _i >= 2, keeper_first = _i % 2 == 0;
+	struct tl_proc p;
+	tl_start(&p, workers ? "lab1" : "lab4", workers ? master : alone);
+	pid_t keeper = tl_child_of(p.pid), simulator = tl_child_of(keeper);
+	ck_assert(keeper > 0 && simulator > 0);
+	tl_kill(keeper_first ? keeper : simulator, SIGKILL);
+	kill(keeper_first ? simulator : keeper, SIGKILL);	/* maybe gone already */
+	int status;
+	double took;
+	bool exited = tl_signal(&p, 0, 10, &status, &took);
+	char log[8192];
+	tl_read_err(&p, log, sizeof log);
+	close(p.out);
+	close(p.err);
+	ck_assert_msg(exited && WIFEXITED(status) && WEXITSTATUS(status) == 1,
+		      "%s: with its upstream's keeper and simulator killed, the lab %s "
+		      "(status 0x%x); stderr: %.400s", workers ? "lab1 -w 2" : "lab4",
+		      exited ? "ended" : "still ran 10 s later", status, log);
+	ck_assert_msg(strstr(log, "keeper") && strstr(log, "stopped"),
+		      "the lab stopped without saying why: %.400s", log);
+	ck_assert(tl_wait_gone(simulator, 2));
+}
+END_TEST
+
 /* A simulator that dies is noticed: the lab says so on its terminal and
  * the next /hello is served by a new one, on the same port; the dead one is
  * reaped, not left a zombie.  Iterations 0-3 kill it (SIGKILL), 4-7 stop it
@@ -431,6 +464,7 @@ int main(void)
 	tcase_add_loop_test(use, sigterm_stops_a_busy_lab_and_its_upstream_within_a_second, 0, 4);
 	tcase_add_test(use, sigkill_of_a_lab_takes_its_upstream_along);
 	tcase_add_loop_test(use, a_lab_restarts_a_simulator_that_dies, 0, 8);
+	tcase_add_loop_test(use, a_lab_whose_upstream_keeper_dies_stops_saying_why, 0, 4);
 	tcase_add_test(use, sigterm_lets_a_short_request_in_flight_finish);
 	tcase_add_loop_test(use, sigint_stops_a_busy_lab_at_once, 0, 4);
 	tcase_add_test(use, sigterm_cuts_a_long_request_short_after_the_grace_period);

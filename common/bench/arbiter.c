@@ -27,6 +27,7 @@
 
 #include "arbiter.h"
 #include "proc.h"
+#include "upstream.h"
 #include "util.h"
 
 struct slot {
@@ -237,7 +238,7 @@ int arbiter_run(int workers, double timeout, double grace, int listen_fd,
 	for (int i = 0; i < workers; i++)
 		started += spawn(&slots[i], timeout, listen_fd, worker, handler);
 	int stop = 0;		/* the signal that stops the lab, once one came */
-	bool aborted = false, killed = false;
+	bool aborted = false, killed = false, lost_upstream = false;
 	double stop_at = 0;
 	while (started > 0) {
 		double tick = stop ? 0.02 : timeout / 4 < 0.5 ? timeout / 4 : 0.5;
@@ -250,6 +251,13 @@ int arbiter_run(int workers, double timeout, double grace, int listen_fd,
 		}
 		for (int i = 0; i < nslots; i++)
 			reap(&slots[i], stop != 0);
+		if (!stop && upstream_gone()) {	/* no upstream: nothing to serve */
+			say("CRITICAL", "the upstream simulator is gone: stopping");
+			signal_all(SIGINT);
+			stop = SIGINT;
+			stop_at = now();
+			lost_upstream = true;
+		}
 		if (stop) {
 			if (live_workers() == 0)
 				break;
@@ -279,5 +287,5 @@ int arbiter_run(int workers, double timeout, double grace, int listen_fd,
 	close(sigfd);
 	sigfd = -1;
 	munmap(slots, sizeof *slots * (size_t)workers);
-	return started > 0 ? 0 : 1;
+	return started > 0 && !lost_upstream ? 0 : 1;
 }

@@ -14,6 +14,8 @@
  *   - SIGTERM or SIGINT is passed on to every worker, so that all of them
  *     stop as one, each as server.h says; the master waits for them (those
  *     still there `grace` + 5 s later are killed), and returns 0.
+ * Should the simulator's keeper die (upstream.h), the master stops the
+ * workers as at SIGINT and returns 1.
  * Each worker dies with the master, SIGKILL of the master included
  * (PR_SET_PDEATHSIG).  The master serves nothing itself and runs no
  * fiber; what it started before (the upstream simulator) stays its own
@@ -34,7 +36,7 @@
  * SIGINT; kill one silent for `timeout` seconds.  At SIGINT, and when
  * SIGTERM's `grace` is over, abort_hook (if any) runs in the master: the
  * lab's way to make fetches to its simulator fail at once.  Returns 0
- * after a signal, 1 if no worker can be started. */
+ * after a signal, 1 if no worker can be started or the simulator is gone. */
 int arbiter_run(int workers, double timeout, double grace, int listen_fd,
 		server_worker *worker, http_handler *handler,
 		void (*abort_hook)(void));

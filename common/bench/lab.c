@@ -267,8 +267,10 @@ int lab_main(int argc, char **argv, const char *name, const char *style,
 		if (port < 0)
 			return 1;
 		app_use_simulator(port);
-		if (!o.workers)	/* with -w, the master's alone (arbiter.h) */
+		if (!o.workers) {	/* with -w, the master's alone (arbiter.h) */
 			server_on_abort(upstream_kill);	/* its fetches then fail at once */
+			server_on_child_exit(upstream_gone);
+		}
 	}
 	int fd = server_listen(o.bind, err, sizeof err);
 	if (fd < 0) {
@@ -309,6 +311,12 @@ int lab_main(int argc, char **argv, const char *name, const char *style,
 	} else {		/* the banner once the worker is ready to accept */
 		server_on_ready(print_banner);
 		status = run(fd, route);
+	}
+	char why[160];
+	if (upstream_lost(why, sizeof why)) {
+		fprintf(stderr, "%s: %s; a lab cannot serve without it, so it "
+			"stopped: start it again\n", name, why);
+		status = 1;
 	}
 	upstream_stop();
 	close(fd);

@@ -19,6 +19,8 @@
 #include "util.h"
 
 static volatile pid_t child;	/* read by upstream_kill() in signal handlers */
+static volatile pid_t lost;	/* the keeper, once upstream_gone() reaped it */
+static volatile int lost_status;
 
 /* SIGTERM or SIGINT: the simulator has nothing to finish or save. */
 static void on_stop(int sig)
@@ -169,4 +171,30 @@ void upstream_stop(void)
 	kill(pid, SIGKILL);
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 		;
+}
+
+bool upstream_gone(void)
+{
+	pid_t pid = child;
+	int status;
+	if (pid <= 0 || waitpid(pid, &status, WNOHANG) != pid)
+		return false;
+	child = 0;	/* nobody may signal a reaped pid */
+	lost_status = status;
+	lost = pid;
+	return true;
+}
+
+const char *upstream_lost(char *buf, size_t len)
+{
+	if (lost <= 0)
+		return NULL;
+	if (WIFSIGNALED(lost_status))
+		snprintf(buf, len, "the upstream simulator's keeper (pid %d) was killed "
+			 "by signal %d, and the simulator with it", (int)lost,
+			 WTERMSIG(lost_status));
+	else
+		snprintf(buf, len, "the upstream simulator's keeper (pid %d) exited "
+			 "with status %d", (int)lost, WEXITSTATUS(lost_status));
+	return buf;
 }

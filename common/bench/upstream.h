@@ -23,6 +23,8 @@
 #ifndef UPSTREAM_H
 #define UPSTREAM_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 enum { UPSTREAM_CAPACITY = 50000 };	/* connections held at once */
@@ -35,8 +37,9 @@ int upstream_serve(int listen_fd, double delay_scale);
 /* Start the simulator on a free 127.0.0.1 port, and return its port.  It
  * runs under a keeper, a child process that holds the port and restarts the
  * simulator (saying so on stderr) if it dies.  Both die with their parent,
- * even when the parent is killed with SIGKILL.  Returns -1 if it cannot
- * start. */
+ * even when the parent is killed with SIGKILL.  Should the keeper die, the
+ * lab has no upstream left and stops, saying why (upstream_gone).  Returns
+ * -1 if it cannot start. */
 int upstream_spawn(double delay_scale);
 
 /* Stop the keeper, and with it the simulator (async-signal-safe: usable
@@ -45,5 +48,14 @@ void upstream_kill(void);
 
 /* Stop the keeper and the simulator, and reap the keeper. */
 void upstream_stop(void);
+
+/* Has the keeper died (killed: it never ends by itself), and the simulator
+ * with it?  Reaps it, and then says so once.  Async-signal-safe: a stop
+ * hook (server_on_child_exit). */
+bool upstream_gone(void);
+
+/* How the keeper died, in buf, once upstream_gone() has said it did;
+ * otherwise NULL. */
+const char *upstream_lost(char *buf, size_t len);
 
 #endif
