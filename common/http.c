@@ -476,44 +476,77 @@ static void close_lingering(struct conn *c, double timeout)
 	close(c->fd);
 }
 
+/* The public handle on a connection is the reader's own state. */
+struct http_conn {
+	struct conn c;
+};
+
+struct http_conn *http_conn_new(int fd)
+{
+	struct http_conn *hc = xcalloc(1, sizeof *hc);
+	hc->c.fd = fd;
+	return hc;
+}
+
+int http_conn_fd(const struct http_conn *hc)
+{
+	return hc->c.fd;
+}
+
+bool http_conn_has_input(const struct http_conn *hc)
+{
+	return hc->c.len > 0;
+}
+
+void http_conn_close(struct http_conn *hc)
+{
+	close(hc->c.fd);
+	free(hc);
+}
+
+bool http_serve_one(struct http_conn *hc, http_handler *handler, bool keep_alive,
+		    double timeout)
+{
+	struct conn *c = &hc->c;
+	int bad = read_request(c, now() + timeout);
+	if (bad < 0) {
+		http_conn_close(hc);
+		return false;
+	}
+	struct http_response res = {
+		.status = 200,
+		.content_type = "text/plain; charset=utf-8",
+	};
+	respond(c, handler, bad, &res);
+	if (res.takeover) {	/* the fd is the takeover's now */
+		res.takeover(c->fd, now() + timeout);
+		free(res.body);
+		free(hc);
+		return false;
+	}
+	bool keep = keep_alive && !bad && c->keep_alive;
+	int rc = send_response(c->fd, &res, c->req.head, keep, now() + timeout);
+	free(res.body);
+	if (rc < 0 || !keep) {
+		/* Lingering: not when the client is gone, nor after a 408: the
+		 * timeout is all the time a client gets to hold the connection
+		 * (in the sync worker, the only worker). */
+		if (rc >= 0 && bad != 408 && (bad || input_unread(c)))
+			close_lingering(c, timeout);
+		else
+			close(c->fd);
+		free(hc);
+		return false;
+	}
+	return true;
+}
+
 void http_serve_connection(int fd, http_handler *handler, bool keep_alive,
 			   double timeout)
 {
-	struct conn *c = xcalloc(1, sizeof *c);
-	bool linger = false;	/* we end it, and the client may be writing */
-	c->fd = fd;
-	for (;;) {
-		int bad = read_request(c, now() + timeout);
-		if (bad < 0)
-			break;
-		struct http_response res = {
-			.status = 200,
-			.content_type = "text/plain; charset=utf-8",
-		};
-		respond(c, handler, bad, &res);
-		if (res.takeover) {
-			res.takeover(fd, now() + timeout);
-			free(res.body);
-			break;
-		}
-		bool keep = keep_alive && !bad && c->keep_alive;
-		int rc = send_response(fd, &res, c->req.head, keep, now() + timeout);
-		free(res.body);
-		if (rc < 0)
-			break;	/* the client is gone */
-		if (!keep) {
-			/* not after a 408: the timeout is all the time a client
-			 * gets to hold the connection (in the sync worker, the
-			 * only worker) */
-			linger = bad != 408 && (bad || input_unread(c));
-			break;
-		}
-	}
-	if (linger)
-		close_lingering(c, timeout);
-	else
-		close(fd);
-	free(c);
+	struct http_conn *hc = http_conn_new(fd);
+	while (http_serve_one(hc, handler, keep_alive, timeout))
+		;
 }
 
 void http_printf(struct http_response *res, const char *fmt, ...)

@@ -72,6 +72,23 @@ void http_serve_connection(int fd, http_handler *handler, bool keep_alive,
 			   double timeout);
 
 /*
+ * The same a request at a time, for a worker that hands connections
+ * between threads (threaded_worker.c).  http_serve_one() reads one request
+ * on hc and answers it, as http_serve_connection() would: true when the
+ * connection stays open for the next request; false when it has been
+ * closed and hc freed.  http_conn_has_input(): bytes of the next request
+ * were read already (the client sent them early), so do not wait for the
+ * fd to be readable first.  http_conn_close() closes an idle connection.
+ */
+struct http_conn;
+struct http_conn *http_conn_new(int fd);
+int http_conn_fd(const struct http_conn *hc);
+bool http_conn_has_input(const struct http_conn *hc);
+bool http_serve_one(struct http_conn *hc, http_handler *handler, bool keep_alive,
+		    double timeout);
+void http_conn_close(struct http_conn *hc);
+
+/*
  * The same request reading for a server that does its own IO (the
  * upstream simulator's event loop): feed it the bytes of one request as
  * they arrive.  http_reader_feed() returns 0 once the request is complete

@@ -1,16 +1,18 @@
 /*
- * server: the two workers that serve a listening socket, each in a file of
- * its own; how a stop reaches them is stop.c's.
+ * server: the three workers that serve a listening socket, each in a file
+ * of its own; how a stop reaches them is stop.c's.
  *
  * serve_sync (sync_worker.c) is gunicorn's sync worker: its one thread
  * accepts one connection, answers it start to finish, closes it, and only
  * then accepts the next.  IO stays blocking.  Like gunicorn's, it answers
  * with "Connection: close", so an idle client cannot hold the only worker.
- * serve_threaded (threaded_worker.c) is what gunicorn runs for -k sync
- * with --threads N, N > 1 (server_set_threads): N threads each do just
- * that, so up to N connections are served at once; the IO is as blocking
- * as before, in each thread.  lab_main() picks it for a sync lab given
- * --threads.
+ * serve_threaded (threaded_worker.c) is gunicorn's gthread worker, which
+ * gunicorn runs for -k sync with --threads N, N > 1 (server_set_threads):
+ * its main thread accepts and queues connections for a pool of N threads,
+ * so up to N requests are served at once, the IO as blocking as before in
+ * each thread; connections are kept alive (the main thread holds the idle
+ * ones), at most server_set_worker_connections() of them open at once.
+ * lab_main() picks it for a sync lab given --threads.
  *
  * serve_evented (evented_worker.c) is gunicorn's gevent worker: it first
  * calls io_patch() -- our monkey.patch_all() -- then accepts in the main
@@ -22,9 +24,11 @@
  * accept through a pipe of its own -- so a worker that stops leaves the
  * others serving.
  *
- * Both answer with http_serve_connection() and return 0 once SIGINT or
- * SIGTERM arrives; neither lets SIGPIPE end the process.  At the signal
- * they stop accepting: connections not accepted yet are never served.
+ * Each answers with http_serve_connection() (the threaded worker a request
+ * at a time, http_serve_one()) and returns 0 once SIGINT or SIGTERM
+ * arrives; none lets SIGPIPE end the process.  At the signal they stop
+ * accepting: connections not accepted yet are never served; the threaded
+ * worker closes its idle connections and serves those it had queued.
  * SIGTERM then gives the connections in flight a grace period:
  *   - sync: the connection being served (one in each thread) goes on as if
  *     nothing had happened -- its request may still be arriving -- and is
@@ -73,14 +77,15 @@ void server_set_request_timeout(double seconds);
  * (default 0.5). */
 void server_set_grace(double seconds);
 
-/* The threaded worker's threads serving connections at once (default
- * 1).  The sync and evented workers ignore it, as gunicorn's gevent
- * worker ignores --threads. */
+/* The threaded worker's threads serving requests at once (default 1).
+ * The sync and evented workers ignore it, as gunicorn's gevent worker
+ * ignores --threads. */
 void server_set_threads(int n);
 
-/* Evented worker: the most connections held at once (default 1000, as
- * gunicorn's --worker-connections); beyond them, clients wait in the listen
- * backlog.  The sync worker ignores it, as gunicorn's does. */
+/* Evented and threaded workers: the most connections held at once
+ * (default 1000, as gunicorn's --worker-connections); beyond them, clients
+ * wait in the listen backlog.  The sync worker ignores it, as gunicorn's
+ * does. */
 void server_set_worker_connections(int n);
 
 /* Call beat() at least every `seconds` while the worker is able to serve:

@@ -14,8 +14,8 @@ enum { MAX_THREADS = 1024 };	/* the most --threads may ask for */
 
 struct worker_settings {
 	double timeout;		/* for a request to arrive, an answer to leave */
-	int threads;		/* the sync worker's */
-	int max_connections;	/* the evented worker's */
+	int threads;		/* the threaded worker's */
+	int max_connections;	/* the evented and threaded workers' */
 	void (*beat)(void);	/* the heartbeat, or NULL */
 	double beat_every;	/* its period; negative: no heartbeat */
 };

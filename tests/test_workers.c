@@ -471,6 +471,215 @@ START_TEST(sigterm_after_the_grace_does_not_wait_for_slow_clients)
 }
 END_TEST
 
+/* Connections to `port` that a process has accepted: established ones on
+ * its side whose socket has an inode.  One still in the listen backlog has
+ * none until accept() gives it a file.  (IPv4: the labs here listen on
+ * 127.0.0.1.) */
+static int accepted_on(int port)
+{
+	FILE *f = fopen("/proc/net/tcp", "r");
+	char line[512];
+	int n = 0;
+	while (f && fgets(line, sizeof line, f)) {
+		unsigned local_port, state;
+		unsigned long inode;
+		if (sscanf(line, " %*d: %*8s:%x %*8s:%*x %x %*x:%*x %*x:%*x %*x %*u %*d %lu",
+			   &local_port, &state, &inode) == 3 &&
+		    (int)local_port == port && state == 1 && inode != 0)
+			n++;
+	}
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/* Wait up to 5 s until `n` connections to port are accepted; how many are. */
+static int wait_accepted(int port, int n)
+{
+	int got = accepted_on(port);
+	for (double end = now() + 5; got != n && now() < end; usleep(10000))
+		got = accepted_on(port);
+	return got;
+}
+
+static const char fetch_ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n"
+			       "Connection: close\r\n\r\nok\n";
+
+/* Answer a fetch this test holds, and close it. */
+static void release_fetch(int fetch)
+{
+	ck_assert_int_eq(send(fetch, fetch_ok, sizeof fetch_ok - 1, MSG_NOSIGNAL),
+			 (ssize_t)sizeof fetch_ok - 1);
+	close(fetch);
+}
+
+/* Read a lab's answer on fd; fails the test unless it is a 200. */
+static void expect_200(int fd, double since, const char *which)
+{
+	struct tl_reply r;
+	char how[64];
+	tl_read_reply(fd, since, 10, &r);
+	ck_assert_msg(r.status == 200, "%s %s", which, tl_outcome(&r, how, sizeof how));
+	close(fd);
+}
+
+/* gthread's main thread accepts while every pool thread is busy, and
+ * queues the connection: --threads 2 and three requests held upstream,
+ * the lab holds all three connections, and the third is served as soon
+ * as a thread is free. */
+START_TEST(a_threaded_worker_accepts_and_queues_while_its_threads_are_busy)
+{
+	char urls[] = "/tmp/workerlab-urls-XXXXXX";
+	int up = silent_upstream(urls, "/held");
+	const char *const args[] = { "-b", "127.0.0.1:0", "--threads", "2", "--urls", urls,
+				     "--fetch-timeout", "60", NULL };
+	struct tl_proc p;
+	tl_start(&p, "lab1", args);
+	double start = now();
+	int fds[3];
+	for (int i = 0; i < 3; i++)
+		fds[i] = model_send_get(p.port, "/hello");
+	int f0 = take_fetch(up), f1 = take_fetch(up);	/* both threads busy */
+	int held = wait_accepted(p.port, 3);
+	ck_assert_msg(held == 3, "with both threads busy the lab holds %d connections, "
+		      "not 3: gthread's main thread accepts the third and queues it", held);
+	release_fetch(f0);
+	release_fetch(f1);
+	release_fetch(take_fetch(up));	/* the third, from the queue */
+	for (int i = 0; i < 3; i++)
+		expect_200(fds[i], start, i == 2 ? "the queued request" : "a request");
+	tl_stop(&p);
+	close(up);
+	unlink(urls);
+}
+END_TEST
+
+/* Read one answer with a Content-Length from fd, leaving the connection
+ * open; the answer's head and body in buf. */
+static void read_one_answer(int fd, char *buf, size_t len)
+{
+	size_t got = 0;
+	buf[0] = '\0';
+	for (;;) {
+		char *end = strstr(buf, "\r\n\r\n");
+		char *cl = strcasestr(buf, "\r\nContent-Length:");
+		if (end && cl && got >= (size_t)(end + 4 - buf) + (size_t)atol(cl + 17))
+			return;
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ck_assert_msg(poll(&pfd, 1, 10000) == 1, "no whole answer within 10 s: %s", buf);
+		ssize_t n = read(fd, buf + got, len - 1 - got);
+		ck_assert_msg(n > 0, "the connection ended after: %s", buf);
+		got += (size_t)n;
+		buf[got] = '\0';
+	}
+}
+
+/* gthread keeps connections alive: a second request on the same
+ * connection after its first answer (the main thread held it, idle), and a
+ * third sent with the second before any answer (a pool thread finds it
+ * read already), are all answered. */
+START_TEST(a_threaded_worker_keeps_connections_alive)
+{
+	static const char *const args[] = { "-b", "127.0.0.1:0", "--threads", "2",
+					    "--delay-scale", "0.02", NULL };
+	static const char get[] = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+	struct tl_proc p;
+	tl_start(&p, "lab1", args);
+	int fd = tl_connect(p.port);
+	char answer[8192];
+	ck_assert_int_eq(send(fd, get, sizeof get - 1, MSG_NOSIGNAL), (ssize_t)sizeof get - 1);
+	read_one_answer(fd, answer, sizeof answer);
+	ck_assert_msg(strncmp(answer, "HTTP/1.1 200", 12) == 0 &&
+		      !strcasestr(answer, "Connection: close"),
+		      "the first answer does not keep the connection: %.300s", answer);
+	char two[2 * sizeof get];
+	snprintf(two, sizeof two, "%s%s", get, get);
+	ck_assert_int_eq(send(fd, two, strlen(two), MSG_NOSIGNAL), (ssize_t)strlen(two));
+	for (int i = 2; i <= 3; i++) {
+		read_one_answer(fd, answer, sizeof answer);
+		ck_assert_msg(strncmp(answer, "HTTP/1.1 200", 12) == 0,
+			      "request %d on the kept connection: %.300s", i, answer);
+	}
+	close(fd);
+	tl_stop(&p);
+}
+END_TEST
+
+/* --worker-connections is gthread's too: --threads 2 and a limit of 3,
+ * four requests with both threads held upstream -- the lab holds three
+ * connections (the threads' two and one queued), never the fourth, until
+ * one ends; then the fourth is accepted. */
+START_TEST(a_threaded_worker_holds_at_most_worker_connections)
+{
+	char urls[] = "/tmp/workerlab-urls-XXXXXX";
+	int up = silent_upstream(urls, "/held");
+	const char *const args[] = { "-b", "127.0.0.1:0", "--threads", "2",
+				     "--worker-connections", "3", "--urls", urls,
+				     "--fetch-timeout", "60", NULL };
+	struct tl_proc p;
+	tl_start(&p, "lab1", args);
+	double start = now();
+	int fds[4];
+	for (int i = 0; i < 4; i++)
+		fds[i] = model_send_get(p.port, "/hello");
+	int f0 = take_fetch(up), f1 = take_fetch(up);
+	int held = wait_accepted(p.port, 3);
+	ck_assert_msg(held == 3, "with both threads busy the lab holds %d connections, "
+		      "not 3 (the threads' and one queued)", held);
+	/* The main thread accepts within milliseconds of a connect when it
+	 * may; half a second of holding three shows the limit stops it. */
+	for (double end = now() + 0.5; now() < end; usleep(10000))
+		ck_assert_msg((held = accepted_on(p.port)) <= 3, "the lab holds %d "
+			      "connections with --worker-connections 3", held);
+	release_fetch(f0);
+	release_fetch(f1);
+	for (int i = 0; i < 2; i++)	/* the queued one, and now the fourth */
+		release_fetch(take_fetch(up));
+	for (int i = 0; i < 4; i++)
+		expect_200(fds[i], start, i == 3 ? "the request over the limit" : "a request");
+	tl_stop(&p);
+	close(up);
+	unlink(urls);
+}
+END_TEST
+
+/* After SIGTERM, gthread serves the connections it had queued: --threads
+ * 2, two requests held upstream and one queued behind them; the stop
+ * comes, and all three are answered before the lab exits. */
+START_TEST(sigterm_serves_the_connections_a_threaded_worker_queued)
+{
+	char urls[] = "/tmp/workerlab-urls-XXXXXX";
+	int up = silent_upstream(urls, "/held");
+	const char *const args[] = { "-b", "127.0.0.1:0", "--threads", "2", "--urls", urls,
+				     "--grace", "5", "--fetch-timeout", "60", NULL };
+	struct tl_proc p;
+	tl_start(&p, "lab1", args);
+	double start = now();
+	int fds[3];
+	for (int i = 0; i < 3; i++)
+		fds[i] = model_send_get(p.port, "/hello");
+	int f0 = take_fetch(up), f1 = take_fetch(up);
+	int held = wait_accepted(p.port, 3);
+	ck_assert_msg(held == 3, "the lab holds %d connections, not 3 (one queued)", held);
+	tl_kill(p.pid, SIGTERM);
+	ck_assert_msg(tl_wait_taken(p.pid, SIGTERM, 5), "lab1 never read its SIGTERM");
+	release_fetch(f0);
+	release_fetch(f1);
+	release_fetch(take_fetch(up));
+	for (int i = 0; i < 3; i++)
+		expect_200(fds[i], start, i == 2 ? "the request queued at the stop"
+						 : "a request in hand at the stop");
+	int status;
+	double took;
+	ck_assert(tl_signal(&p, 0, 5, &status, &took));
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status 0x%x", status);
+	close(p.out);
+	close(p.err);
+	close(up);
+	unlink(urls);
+}
+END_TEST
+
 /* The pid in the first "WORKER TIMEOUT (pid:N)" of log, or 0. */
 static pid_t timed_out_pid(const char *log)
 {
@@ -603,6 +812,10 @@ static Suite *workers_suite(void)
 	tcase_add_loop_test(procs, sigint_cuts_short_every_thread, 0, 2);
 	tcase_add_test(procs, sigterm_lets_every_thread_finish);
 	tcase_add_test(procs, sigterm_after_the_grace_does_not_wait_for_slow_clients);
+	tcase_add_test(procs, a_threaded_worker_accepts_and_queues_while_its_threads_are_busy);
+	tcase_add_test(procs, a_threaded_worker_keeps_connections_alive);
+	tcase_add_test(procs, a_threaded_worker_holds_at_most_worker_connections);
+	tcase_add_test(procs, sigterm_serves_the_connections_a_threaded_worker_queued);
 	tcase_add_loop_test(procs, a_timed_out_worker_exits_at_the_masters_sigabrt, 0, 2);
 	tcase_add_test(procs, a_timed_out_worker_that_cannot_exit_is_killed_next);
 	tcase_add_test(procs, timeout_without_workers_runs_a_master);

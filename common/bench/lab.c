@@ -72,10 +72,12 @@ static void usage(FILE *out, const char *prog)
 		"  -b HOST:PORT      listen here (default 127.0.0.1:12345; port 0: any)\n"
 		"  -w, --workers N   a master and N worker processes on one socket, as\n"
 		"                    gunicorn's -w (default: one process, no master)\n"
-		"  --threads N       sync worker: N threads serve at once in each worker\n"
-		"                    (default 1; the evented worker ignores it)\n"
-		"  --worker-connections N  evented worker: the most connections it\n"
-		"                    holds at once (default 1000; the sync worker ignores it)\n"
+		"  --threads N       sync worker: above 1, gunicorn's gthread worker, whose\n"
+		"                    N threads serve at once (default 1; the evented\n"
+		"                    worker ignores it)\n"
+		"  --worker-connections N  evented and gthread workers: the most\n"
+		"                    connections held at once (default 1000; the sync\n"
+		"                    worker ignores it)\n"
 		"  --timeout S       a worker silent for S seconds is aborted and\n"
 		"                    replaced by the master (default 30; without -w,\n"
 		"                    --timeout runs a master and one worker: -w 1)\n"
@@ -211,8 +213,8 @@ static const char *gunicorn_words(const struct options *o, server_worker *worker
 	if (o->workers)
 		n += snprintf(words + n, sizeof words - n, " -w %d", o->workers);
 	if (worker == serve_sync && o->threads > 1)
-		snprintf(words + n, sizeof words - n, " --threads %d", o->threads);
-	if (worker != serve_sync)
+		n += snprintf(words + n, sizeof words - n, " --threads %d", o->threads);
+	if (worker != serve_sync || o->threads > 1)
 		snprintf(words + n, sizeof words - n, " --worker-connections %d",
 			 o->worker_connections);
 	return words;
