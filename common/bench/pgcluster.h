@@ -16,6 +16,12 @@
  * directory.  No process and no directory outlives the lab.  Should the
  * keeper itself be killed outright, postgres still stops (it dies with
  * the keeper), and the next start removes the directory left behind.
+ *
+ * The directory is made mode 0700 and belongs to the server's user (as
+ * root, it is given to "postgres").  Anyone may make a /tmp/workerlab-pg-*,
+ * so a start removes only leftovers of that user with that mode, and
+ * does it as that user; every removal walks the directory from open
+ * directories, never by path, and follows no symlink.
  */
 #ifndef PGCLUSTER_H
 #define PGCLUSTER_H
