@@ -557,6 +557,57 @@ START_TEST(a_lab_removes_only_its_own_users_leftovers_and_follows_no_symlink)
 }
 END_TEST
 
+/* ---- how many connections a private cluster takes ---- */
+
+/* The lab's workers times its pool is how many connections it may open
+ * at once: lab 6, whose ten spawned queries take the whole pool, with
+ * -w 11 and the default pool of 10 may open 110, beyond PostgreSQL's
+ * default max_connections of 100.  Eleven requests, one per worker
+ * (--worker-connections 1: a worker holding one takes no other), each
+ * with queries of 2 s so that all eleven are in flight at once: each is
+ * answered, none with "too many clients". */
+START_TEST(eleven_workers_with_full_pools_fit_the_private_cluster)
+{
+	static const char *const args[] = { "-b", "127.0.0.1:0", "-w", "11",
+					    "--worker-connections", "1", "--delay-scale", "20", NULL };
+	enum { N = 11 };
+	const char *get = "GET /db?spawn=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+	struct tl_proc p;
+	struct tl_reply r[N];
+	int fd[N], ok = 0, bad = 0;
+	tl_start(&p, "lab6", args);
+	double t0 = now();
+	for (int k = 0; k < N; k++) {
+		fd[k] = tl_connect(p.port);
+		ck_assert_int_eq(write(fd[k], get, strlen(get)), (ssize_t)strlen(get));
+	}
+	for (int k = 0; k < N; k++) {
+		tl_read_reply(fd[k], t0, 20 * model_slowness(), &r[k]);
+		close(fd[k]);
+		if (r[k].status == 200)
+			ok++;
+		else
+			bad = k;
+	}
+	tl_stop(&p);
+	ck_assert_msg(ok == N, "lab6 -w 11 (pool of 10): %d of %d /db?spawn=1 answered 200; "
+		      "one: %d %.300s", ok, N, r[bad].status, r[bad].body);
+}
+END_TEST
+
+/* More connections than a private cluster is made for: a usage error at
+ * the start, naming the two options, rather than a cluster of gigabytes. */
+START_TEST(more_connections_than_a_private_cluster_takes_is_a_usage_error)
+{
+	static const char *const args[] = { "-b", "127.0.0.1:0", "-w", "65", "--pool", "64",
+					    NULL };
+	char err[1024];
+	int status = tl_run("lab6", args, err, sizeof err);
+	ck_assert_msg(status == 2 && strstr(err, "-w 65") && strstr(err, "--pool 64") &&
+		      strstr(err, "4160"), "lab6 -w 65 --pool 64: exit %d, %s", status, err);
+}
+END_TEST
+
 static Suite *db_suite(void)
 {
 	Suite *su = suite_create("db");
@@ -578,6 +629,8 @@ static Suite *db_suite(void)
 	tcase_add_loop_test(tc, a_lab_without_db_runs_and_removes_its_own_cluster, 0, 2);
 	tcase_add_test(tc, help_names_the_database_options);
 	tcase_add_loop_test(tc, a_bad_option_is_a_usage_error, 0, 2);
+	tcase_add_test(tc, eleven_workers_with_full_pools_fit_the_private_cluster);
+	tcase_add_test(tc, more_connections_than_a_private_cluster_takes_is_a_usage_error);
 	suite_add_tcase(su, tc);
 	TCase *left = tcase_create("leftovers");	/* planted and removed around it */
 	tcase_set_timeout(left, 30 * model_slowness());

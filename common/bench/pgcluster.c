@@ -32,6 +32,18 @@ static pid_t keeper;
 static pid_t server;
 static uid_t run_uid;
 static gid_t run_gid;
+static int clients;		/* pgcluster_size()'s */
+
+/* Connections beyond the lab's: PostgreSQL keeps 3 of max_connections for
+ * superusers (superuser_reserved_connections), and the keeper's readiness
+ * check, a psql of yours, or the backends of a worker that the master has
+ * just replaced (each ends once its query does) may take a few more. */
+enum { SPARE_CONNECTIONS = 10, DEFAULT_CONNECTIONS = 100 };
+
+void pgcluster_size(int n)
+{
+	clients = n;
+}
 
 const char *pgcluster_dir(void)
 {
@@ -301,17 +313,21 @@ static int run_initdb(int *ready, pid_t self)
 
 static pid_t start_postgres(pid_t self)
 {
-	char prog[300], data[100], log[100];
+	char prog[300], data[100], log[100], most[40];
+	int max_connections = clients + SPARE_CONNECTIONS;
+	if (max_connections < DEFAULT_CONNECTIONS)
+		max_connections = DEFAULT_CONNECTIONS;
 	snprintf(prog, sizeof prog, "%s/postgres", bindir);
 	snprintf(data, sizeof data, "%s/data", dir);
 	snprintf(log, sizeof log, "%s/postgres.log", dir);
+	snprintf(most, sizeof most, "max_connections=%d", max_connections);
 	pid_t pid = fork();
 	if (pid == 0) {
 		become_server(log, SIGQUIT, self);
 		execl(prog, "postgres", "-D", data, "-k", dir,
 		      "-c", "listen_addresses=", "-c", "fsync=off",
 		      "-c", "full_page_writes=off", "-c", "shared_buffers=16MB",
-		      "-c", "max_connections=100", (char *)NULL);
+		      "-c", most, (char *)NULL);
 		_exit(127);
 	}
 	return pid;

@@ -29,6 +29,19 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+/* The most connections at once a private cluster is made for.  Its
+ * shared memory grows with max_connections, about 50 kB each: 4,096 take
+ * some 200 MB and start in under a second; the 65,536 of -w 1024 --pool 64
+ * would take 3 GB and ten seconds. */
+enum { PGCLUSTER_MAX_CLIENTS = 4096 };
+
+/* Make the next cluster take `clients` connections at once (1 ..
+ * PGCLUSTER_MAX_CLIENTS), the most the lab may open -- its worker
+ * processes times its pool -- beside a few of its own.  Unless called, or
+ * below that, PostgreSQL's default of 100, which make bench-db's other
+ * servers share. */
+void pgcluster_size(int clients);
+
 /* Start the cluster; its libpq conninfo in conninfo.  0, or -1 with the
  * reason in err. */
 int pgcluster_start(char *conninfo, size_t len, char *err, size_t errlen);
