@@ -14,11 +14,14 @@
  */
 #include <check.h>
 #include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
 #include <libpq-fe.h>
 #include <linux/sockios.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +29,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "dbmodel.h"
@@ -403,6 +407,207 @@ START_TEST(a_bad_option_is_a_usage_error)
 }
 END_TEST
 
+/* ---- the clusters left behind: what a lab removes of them ---- */
+
+/* What the leftover test plants: a stranger's leftover, one of ours, and
+ * a directory outside that a symlink in ours points to.  They are planted
+ * and removed by the runner process (an unchecked fixture), so that they
+ * go even when the test fails: a failed check ends the test's own process
+ * at once, with no atexit. */
+static char planted[3][64];
+static char plant_error[256];	/* what went wrong planting them, for the test to say */
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st, (void)flag, (void)f;
+	remove(path);
+	return 0;
+}
+
+static void remove_planted(void)
+{
+	for (int k = 0; k < 3; k++)
+		if (planted[k][0])
+			nftw(planted[k], remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Note the first thing that failed; false. */
+static bool plant_failed(const char *what)
+{
+	if (!plant_error[0])
+		snprintf(plant_error, sizeof plant_error, "%s: %s", what, strerror(errno));
+	return false;
+}
+
+/* A pid that names no process: a child of ours, ended and reaped. */
+static pid_t dead_pid(void)
+{
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(0);
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	return pid;
+}
+
+/* Make dir/name, with `text` in it, and give it to uid:gid. */
+static bool plant_file(const char *dir, const char *name, const char *text, uid_t uid, gid_t gid)
+{
+	char path[128];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	bool ok = f && fputs(text, f) >= 0;
+	if (f && fclose(f) != 0)
+		ok = false;
+	return (ok && chown(path, uid, gid) == 0) || plant_failed(path);
+}
+
+/* A leftover as a keeper killed outright leaves it, in dir: keeper.pid
+ * naming a dead pid, a log, and data/ with a file in it; all uid:gid's,
+ * the directory of the given mode. */
+static bool plant_leftover(char *dir, uid_t uid, gid_t gid, mode_t mode)
+{
+	char pid[16], data[96];
+	snprintf(dir, 64, "/tmp/workerlab-pg-XXXXXX");
+	if (!mkdtemp(dir)) {
+		dir[0] = '\0';
+		return plant_failed("mkdtemp");
+	}
+	snprintf(pid, sizeof pid, "%d\n", (int)dead_pid());
+	snprintf(data, sizeof data, "%s/data", dir);
+	return plant_file(dir, "keeper.pid", pid, uid, gid) &&
+	       plant_file(dir, "postgres.log", "LOG:  database system is ready\n", uid, gid) &&
+	       (mkdir(data, 0700) == 0 || plant_failed(data)) &&
+	       (chown(data, uid, gid) == 0 || plant_failed(data)) &&
+	       plant_file(data, "PG_VERSION", "15\n", uid, gid) &&
+	       ((chown(dir, uid, gid) == 0 && chmod(dir, mode) == 0) || plant_failed(dir));
+}
+
+/* Whom the kit gives a cluster's directory to: the server's user (as
+ * root, "postgres"; else ourselves).  The stranger: as root, nobody
+ * (65534); else ourselves, with a mode the kit never gives. */
+static uid_t stranger(void)
+{
+	return geteuid() == 0 ? 65534 : geteuid();
+}
+
+static mode_t strangers_mode(void)
+{
+	return geteuid() == 0 ? 0700 : 0755;
+}
+
+/* Unchecked setup: plant the three, a symlink in ours to the third. */
+static void plant_leftovers(void)
+{
+	struct passwd *pw = geteuid() == 0 ? getpwnam("postgres") : NULL;
+	uid_t uid = pw ? pw->pw_uid : geteuid();
+	gid_t gid = pw ? pw->pw_gid : getegid();
+	char link[96];
+	plant_error[0] = '\0';
+	snprintf(planted[2], sizeof planted[2], "/tmp/workerlab-outside-XXXXXX");
+	if (!mkdtemp(planted[2])) {
+		planted[2][0] = '\0';
+		plant_failed("mkdtemp");
+		return;
+	}
+	if (plant_file(planted[2], "keep", "not the cluster's\n", geteuid(), getegid()) &&
+	    plant_leftover(planted[0], stranger(), stranger(), strangers_mode()) &&
+	    plant_leftover(planted[1], uid, gid, 0700)) {
+		snprintf(link, sizeof link, "%s/data/outside", planted[1]);
+		if (symlink(planted[2], link) != 0 || lchown(link, uid, gid) != 0)
+			plant_failed(link);
+	}
+}
+
+static bool exists(const char *dir, const char *name)
+{
+	char path[128];
+	struct stat st;
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	return lstat(path, &st) == 0;
+}
+
+/* A lab that starts its cluster removes the leftovers of ours (keeper
+ * gone), and only those: not a stranger's (as root: owned by another
+ * user; otherwise: ours, but not mode 0700, so not made by the kit), nor
+ * what a symlink in ours points to. */
+START_TEST(a_lab_removes_only_its_own_users_leftovers_and_follows_no_symlink)
+{
+	static const char *const args[] = { "-b", "127.0.0.1:0", NULL };
+	char err[4096];
+	struct tl_proc p;
+	int status;
+	double took;
+
+	ck_assert_msg(!plant_error[0], "cannot plant the leftovers: %s", plant_error);
+	tl_start(&p, "lab5", args);	/* its cluster is started: leftovers reaped */
+	tl_terminate(&p, 5, &status, &took);
+	tl_read_err(&p, err, sizeof err);
+	close(p.out);
+	close(p.err);
+	ck_assert_msg(exists(planted[0], "keeper.pid") && exists(planted[0], "data/PG_VERSION"),
+		      "%s (owner %d, mode %04o) was removed: it is not the lab's to remove",
+		      planted[0], (int)stranger(), (unsigned)strangers_mode());
+	ck_assert_msg(exists(planted[2], "keep"), "%s/keep, behind a symlink in a leftover, "
+		      "was removed", planted[2]);
+	ck_assert_msg(!exists(planted[1], ""), "%s, a leftover of ours whose keeper is gone, "
+		      "is still there", planted[1]);
+	ck_assert_msg(strstr(err, planted[0] + strlen("/tmp/")),
+		      "the lab did not say it left %s alone: %s", planted[0], err);
+}
+END_TEST
+
+/* ---- how many connections a private cluster takes ---- */
+
+/* The lab's workers times its pool is how many connections it may open
+ * at once: lab 6, whose ten spawned queries take the whole pool, with
+ * -w 11 and the default pool of 10 may open 110, beyond PostgreSQL's
+ * default max_connections of 100.  Eleven requests, one per worker
+ * (--worker-connections 1: a worker holding one takes no other), each
+ * with queries of 2 s so that all eleven are in flight at once: each is
+ * answered, none with "too many clients". */
+START_TEST(eleven_workers_with_full_pools_fit_the_private_cluster)
+{
+	static const char *const args[] = { "-b", "127.0.0.1:0", "-w", "11",
+					    "--worker-connections", "1", "--delay-scale", "20", NULL };
+	enum { N = 11 };
+	const char *get = "GET /db?spawn=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+	struct tl_proc p;
+	struct tl_reply r[N];
+	int fd[N], ok = 0, bad = 0;
+	tl_start(&p, "lab6", args);
+	double t0 = now();
+	for (int k = 0; k < N; k++) {
+		fd[k] = tl_connect(p.port);
+		ck_assert_int_eq(write(fd[k], get, strlen(get)), (ssize_t)strlen(get));
+	}
+	for (int k = 0; k < N; k++) {
+		tl_read_reply(fd[k], t0, 20 * model_slowness(), &r[k]);
+		close(fd[k]);
+		if (r[k].status == 200)
+			ok++;
+		else
+			bad = k;
+	}
+	tl_stop(&p);
+	ck_assert_msg(ok == N, "lab6 -w 11 (pool of 10): %d of %d /db?spawn=1 answered 200; "
+		      "one: %d %.300s", ok, N, r[bad].status, r[bad].body);
+}
+END_TEST
+
+/* More connections than a private cluster is made for: a usage error at
+ * the start, naming the two options, rather than a cluster of gigabytes. */
+START_TEST(more_connections_than_a_private_cluster_takes_is_a_usage_error)
+{
+	static const char *const args[] = { "-b", "127.0.0.1:0", "-w", "65", "--pool", "64",
+					    NULL };
+	char err[1024];
+	int status = tl_run("lab6", args, err, sizeof err);
+	ck_assert_msg(status == 2 && strstr(err, "-w 65") && strstr(err, "--pool 64") &&
+		      strstr(err, "4160"), "lab6 -w 65 --pool 64: exit %d, %s", status, err);
+}
+END_TEST
+
 static Suite *db_suite(void)
 {
 	Suite *su = suite_create("db");
@@ -424,7 +629,14 @@ static Suite *db_suite(void)
 	tcase_add_loop_test(tc, a_lab_without_db_runs_and_removes_its_own_cluster, 0, 2);
 	tcase_add_test(tc, help_names_the_database_options);
 	tcase_add_loop_test(tc, a_bad_option_is_a_usage_error, 0, 2);
+	tcase_add_test(tc, eleven_workers_with_full_pools_fit_the_private_cluster);
+	tcase_add_test(tc, more_connections_than_a_private_cluster_takes_is_a_usage_error);
 	suite_add_tcase(su, tc);
+	TCase *left = tcase_create("leftovers");	/* planted and removed around it */
+	tcase_set_timeout(left, 30 * model_slowness());
+	tcase_add_unchecked_fixture(left, plant_leftovers, remove_planted);
+	tcase_add_test(left, a_lab_removes_only_its_own_users_leftovers_and_follows_no_symlink);
+	suite_add_tcase(su, left);
 	return su;
 }
 

@@ -72,6 +72,24 @@ static int take_options(int argc, char **argv, struct db_options *o)
 	return out;
 }
 
+/* The private cluster must take every connection the lab may open at
+ * once, and each worker process has a pool of its own: -w 11 with the
+ * default pool of 10 may open 110, beyond PostgreSQL's default of 100,
+ * and the last queries would fail with "too many clients".  More than a
+ * private cluster is made for is a usage error (exit 2), now. */
+static void size_cluster(const char *prog, int processes, int pool)
+{
+	int clients = processes * pool;
+	if (clients > PGCLUSTER_MAX_CLIENTS) {
+		fprintf(stderr, "%s: -w %d with --pool %d may open %d connections at once; "
+			"a private cluster takes at most %d (fewer workers, a smaller pool, "
+			"or --db a server of your own)\n", prog, processes, pool, clients,
+			PGCLUSTER_MAX_CLIENTS);
+		exit(2);
+	}
+	pgcluster_size(clients);
+}
+
 int dblab_main(int argc, char **argv, const char *name, server_worker *worker,
 	       http_handler *hello, http_handler *query)
 {
@@ -85,17 +103,22 @@ int dblab_main(int argc, char **argv, const char *name, server_worker *worker,
 		       "  --db CONNINFO     query this PostgreSQL server (libpq conninfo,\n"
 		       "                    e.g. \"host=/tmp dbname=postgres\") instead of\n"
 		       "                    a private cluster the lab starts and removes\n"
-		       "  --pool N          at most N connections to it (default 10)\n"
+		       "  --pool N          at most N connections to it in each worker\n"
+		       "                    process (default 10)\n"
 		       "  --delay-scale F   scales the queries' 0.1 s as well\n");
 		return lab_main(argc, argv, name, "", worker, hello);	/* prints, exits */
 	}
-	lab_check_options(argc, argv);	/* before the cluster: a typo costs nothing */
+	/* before the cluster: a typo costs nothing */
+	int processes = lab_check_options(argc, argv);
 	if (o.conninfo) {
 		snprintf(conninfo, sizeof conninfo, "%s", o.conninfo);
-	} else if (pgcluster_start(conninfo, sizeof conninfo, err, sizeof err) != 0) {
-		fprintf(stderr, "%s: cannot start a private PostgreSQL cluster: %s\n",
-			argv[0], err);
-		return 1;
+	} else {
+		size_cluster(argv[0], processes, o.pool);
+		if (pgcluster_start(conninfo, sizeof conninfo, err, sizeof err) != 0) {
+			fprintf(stderr, "%s: cannot start a private PostgreSQL cluster: %s\n",
+				argv[0], err);
+			return 1;
+		}
 	}
 	db_configure(conninfo, o.pool);
 	queries_set_time(0.1 * o.scale);

@@ -178,11 +178,12 @@ static void parse(int argc, char **argv, struct options *o)
 		o->workers = 1;
 }
 
-void lab_check_options(int argc, char **argv)
+int lab_check_options(int argc, char **argv)
 {
 	struct options o;
 	parse(argc, argv, &o);
 	optind = 0;	/* GNU getopt: lab_main() parses afresh */
+	return o.workers ? o.workers : 1;
 }
 
 /* Open files: a client's connection, and in lab 4 ten downloads beside

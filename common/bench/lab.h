@@ -30,7 +30,7 @@ int lab_main(int argc, char **argv, const char *name, const char *style,
  * later, by lab_main() (that the --urls file can be read, say).  For a lab
  * that must start something first (the database labs' cluster), so that
  * a typo costs nothing.  GNU getopt may reorder argv; lab_main() reads it
- * the same. */
-void lab_check_options(int argc, char **argv);
+ * the same.  Returns how many processes will serve: -w's N, or 1. */
+int lab_check_options(int argc, char **argv);
 
 #endif

@@ -1,9 +1,9 @@
 /*
  * pgcluster.c: initdb, postgres and the keeper that cleans up after them.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <glob.h>
 #include <grp.h>
 #include <libpq-fe.h>
@@ -24,6 +24,7 @@
 #include "util.h"
 
 static const double start_timeout = 30;	/* initdb and startup, seconds */
+static const char prefix[] = "workerlab-pg-";	/* a cluster's directory in /tmp */
 
 static char dir[64];
 static char bindir[256];
@@ -31,6 +32,18 @@ static pid_t keeper;
 static pid_t server;
 static uid_t run_uid;
 static gid_t run_gid;
+static int clients;		/* pgcluster_size()'s */
+
+/* Connections beyond the lab's: PostgreSQL keeps 3 of max_connections for
+ * superusers (superuser_reserved_connections), and the keeper's readiness
+ * check, a psql of yours, or the backends of a worker that the master has
+ * just replaced (each ends once its query does) may take a few more. */
+enum { SPARE_CONNECTIONS = 10, DEFAULT_CONNECTIONS = 100 };
+
+void pgcluster_size(int n)
+{
+	clients = n;
+}
 
 const char *pgcluster_dir(void)
 {
@@ -96,6 +109,15 @@ static int pick_user(char *err, size_t errlen)
 	return 0;
 }
 
+/* Become the server's user, for good, when we are root (otherwise we are
+ * that user already): the user a cluster's directory belongs to.  Whether
+ * we are it now. */
+static bool become_owner(void)
+{
+	return geteuid() != 0 || (setgroups(0, NULL) == 0 && setgid(run_gid) == 0 &&
+				  setuid(run_uid) == 0);
+}
+
 /* In a child about to exec a server program: become the server's user,
  * die with the keeper (after setuid, which clears the death signal), send
  * output to a log in the directory, and start from there. */
@@ -104,8 +126,7 @@ static void become_server(const char *log, int deathsig, pid_t parent)
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	if (geteuid() == 0 && (setgroups(0, NULL) != 0 || setgid(run_gid) != 0 ||
-				setuid(run_uid) != 0))
+	if (!become_owner())
 		_exit(126);
 	if (!proc_tie_to_parent(deathsig, parent))	/* after setuid, which unties */
 		_exit(126);
@@ -119,18 +140,54 @@ static void become_server(const char *log, int deathsig, pid_t parent)
 		_exit(126);
 }
 
-/* Remove the directory and all in it (the keeper runs as root, or as
- * the server's user: either may). */
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *f)
+/*
+ * Remove the directory `name` in the open directory `at`, and all in it.
+ * Every step is taken from an open directory, never by path, and none
+ * follows a symlink: a symlink inside is unlinked, and a directory that
+ * someone swaps for a symlink while we walk fails to open (O_NOFOLLOW).
+ * A walk by path (nftw and remove) can be led out of the tree by such a
+ * swap, and delete whatever the symlink points to.
+ */
+static void remove_tree(int at, const char *name)
 {
-	(void)st, (void)flag, (void)f;
-	remove(path);
-	return 0;
+	int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	for (struct dirent *e; (e = readdir(d)) != NULL; ) {
+		struct stat st;
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+		    fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			continue;
+		if (S_ISDIR(st.st_mode))
+			remove_tree(fd, e->d_name);
+		else
+			unlinkat(fd, e->d_name, 0);
+	}
+	closedir(d);
+	unlinkat(at, name, AT_REMOVEDIR);
 }
 
+/* Remove /tmp/<name> and all in it. */
+static void remove_in_tmp(const char *name)
+{
+	int tmp = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (tmp >= 0) {
+		remove_tree(tmp, name);
+		close(tmp);
+	}
+}
+
+/* In the keeper, at its end: remove the cluster's directory, as its owner
+ * -- the server's user, which the keeper becomes if it is root -- so that
+ * whatever is in it, no more goes than that user could remove. */
 static void remove_dir(void)
 {
-	nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+	if (become_owner())
+		remove_in_tmp(dir + strlen("/tmp/"));
 }
 
 static int stop_signal;		/* in the keeper: SIGTERM or SIGINT came */
@@ -201,6 +258,26 @@ static void last_line(const char *path, char *buf, size_t len)
 		fclose(f);
 }
 
+/* Name the keeper in the directory's keeper.pid (for reap_leftovers(),
+ * should the keeper be killed outright), then, when we are root, give the
+ * directory to the server's user: in that order, so that we write into a
+ * directory that is still ours alone.  0, or -1 (reported). */
+static int claim_dir(int *ready, pid_t self)
+{
+	char file[sizeof dir + 16];
+	snprintf(file, sizeof file, "%s/keeper.pid", dir);
+	int fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd >= 0) {
+		dprintf(fd, "%d\n", (int)self);
+		close(fd);
+	}
+	if (geteuid() == 0 && chown(dir, run_uid, run_gid) != 0) {
+		report(ready, "cannot give %s to the server's user: %s", dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /* Run initdb to its end: 0, or -1 (reported). */
 static int run_initdb(int *ready, pid_t self)
 {
@@ -236,17 +313,21 @@ static int run_initdb(int *ready, pid_t self)
 
 static pid_t start_postgres(pid_t self)
 {
-	char prog[300], data[100], log[100];
+	char prog[300], data[100], log[100], most[40];
+	int max_connections = clients + SPARE_CONNECTIONS;
+	if (max_connections < DEFAULT_CONNECTIONS)
+		max_connections = DEFAULT_CONNECTIONS;
 	snprintf(prog, sizeof prog, "%s/postgres", bindir);
 	snprintf(data, sizeof data, "%s/data", dir);
 	snprintf(log, sizeof log, "%s/postgres.log", dir);
+	snprintf(most, sizeof most, "max_connections=%d", max_connections);
 	pid_t pid = fork();
 	if (pid == 0) {
 		become_server(log, SIGQUIT, self);
 		execl(prog, "postgres", "-D", data, "-k", dir,
 		      "-c", "listen_addresses=", "-c", "fsync=off",
 		      "-c", "full_page_writes=off", "-c", "shared_buffers=16MB",
-		      "-c", "max_connections=100", (char *)NULL);
+		      "-c", most, (char *)NULL);
 		_exit(127);
 	}
 	return pid;
@@ -262,7 +343,7 @@ static pid_t start_postgres(pid_t self)
 static _Noreturn void keep_cluster(int ready, const char *conninfo)
 {
 	pid_t self = getpid();
-	if (run_initdb(&ready, self) != 0)
+	if (claim_dir(&ready, self) != 0 || run_initdb(&ready, self) != 0)
 		keeper_exit(0, 1);
 	pid_t pg = start_postgres(self);
 	if (pg < 0) {
@@ -296,39 +377,77 @@ static _Noreturn void keep_cluster(int ready, const char *conninfo)
 	keeper_exit(stop_signal ? pg : 0, 0);
 }
 
-/* Is the pid named in path/keeper.pid known to be gone?  False when the
+/* Is the pid in /tmp/<name>/keeper.pid known to be gone?  False when the
  * file is not there yet (a cluster being made) or the process lives. */
-static bool keeper_gone(const char *path)
+static bool keeper_gone(int tmp, const char *name)
 {
-	char file[300];
-	int pid = 0;
-	snprintf(file, sizeof file, "%s/keeper.pid", path);
-	FILE *f = fopen(file, "r");
-	if (f && fscanf(f, "%d", &pid) != 1)
-		pid = 0;
-	if (f)
-		fclose(f);
+	char file[300], text[32];
+	snprintf(file, sizeof file, "%s/keeper.pid", name);
+	int fd = openat(tmp, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, text, sizeof text - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	text[n > 0 ? n : 0] = '\0';
+	int pid = atoi(text);
 	return pid > 0 && kill(pid, 0) != 0 && errno == ESRCH;
 }
 
-/* Remove the directories of clusters whose keeper was killed outright
+/* Is /tmp/<name> a directory the kit made for us: the effective user's,
+ * mode 0700 (as mkdtemp makes it), not a symlink?  Anyone may make a
+ * /tmp/workerlab-pg-* with a dead pid in it; one that is not ours is left
+ * alone, and we say so.  (/tmp is sticky: once we have seen that a name
+ * is ours, only we can move or replace it.) */
+static bool ours(int tmp, const char *name)
+{
+	struct stat st;
+	if (fstatat(tmp, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode))
+		return false;
+	if (st.st_uid == geteuid() && (st.st_mode & 07777) == 0700)
+		return true;
+	fprintf(stderr, "pgcluster: leaving /tmp/%s alone: it is uid %d's with mode %04o, "
+		"not uid %d's with mode 0700 as the kit makes them\n", name, (int)st.st_uid,
+		(unsigned)(st.st_mode & 07777), (int)geteuid());
+	return false;
+}
+
+/* Remove the directories of our clusters whose keeper was killed outright
  * (SIGKILL to the keeper itself: nobody was left to clean up; its
  * postgres got SIGQUIT as the keeper died).  Another lab's live cluster
  * has a live keeper, and stays. */
+static void reap_own_leftovers(void)
+{
+	int tmp = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = tmp >= 0 ? fdopendir(tmp) : NULL;
+	if (!d) {
+		if (tmp >= 0)
+			close(tmp);
+		return;
+	}
+	for (struct dirent *e; (e = readdir(d)) != NULL; )
+		if (strncmp(e->d_name, prefix, strlen(prefix)) == 0 && ours(tmp, e->d_name) &&
+		    keeper_gone(tmp, e->d_name))
+			remove_tree(tmp, e->d_name);
+	closedir(d);
+}
+
+/* Reap as the user our clusters' directories belong to: as root, in a
+ * child that has become the server's user, so that root itself removes
+ * nothing in /tmp, and a leftover of the server's user is "ours". */
 static void reap_leftovers(void)
 {
-	glob_t g;
-	if (glob("/tmp/workerlab-pg-*", GLOB_ONLYDIR, NULL, &g) != 0)
+	if (geteuid() != 0) {
+		reap_own_leftovers();
 		return;
-	char mine[sizeof dir];
-	memcpy(mine, dir, sizeof dir);
-	for (size_t i = 0; i < g.gl_pathc; i++)
-		if (strlen(g.gl_pathv[i]) < sizeof dir && keeper_gone(g.gl_pathv[i])) {
-			snprintf(dir, sizeof dir, "%s", g.gl_pathv[i]);
-			remove_dir();
-		}
-	memcpy(dir, mine, sizeof dir);
-	globfree(&g);
+	}
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (become_owner())
+			reap_own_leftovers();
+		_exit(0);
+	}
+	while (pid > 0 && waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
 }
 
 int pgcluster_start(char *conninfo, size_t len, char *err, size_t errlen)
@@ -336,15 +455,10 @@ int pgcluster_start(char *conninfo, size_t len, char *err, size_t errlen)
 	if (find_bindir(err, errlen) != 0 || pick_user(err, errlen) != 0)
 		return -1;
 	reap_leftovers();
-	snprintf(dir, sizeof dir, "/tmp/workerlab-pg-XXXXXX");
-	if (!mkdtemp(dir)) {
+	snprintf(dir, sizeof dir, "/tmp/%sXXXXXX", prefix);
+	if (!mkdtemp(dir)) {	/* mode 0700, ours: reap_own_leftovers() knows it */
 		snprintf(err, errlen, "cannot make a directory in /tmp: %s", strerror(errno));
 		dir[0] = '\0';
-		return -1;
-	}
-	if (geteuid() == 0 && chown(dir, run_uid, run_gid) != 0) {
-		snprintf(err, errlen, "cannot give %s to the server's user: %s", dir, strerror(errno));
-		rmdir(dir);
 		return -1;
 	}
 	snprintf(conninfo, len, "host=%s port=5432 user=postgres dbname=postgres", dir);
@@ -380,13 +494,6 @@ int pgcluster_start(char *conninfo, size_t len, char *err, size_t errlen)
 		close(ready[0]);
 		rmdir(dir);
 		return -1;
-	}
-	char file[sizeof dir + 16];
-	snprintf(file, sizeof file, "%s/keeper.pid", dir);
-	int kfd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (kfd >= 0) {		/* for reap_leftovers(), should the keeper be killed */
-		dprintf(kfd, "%d\n", (int)keeper);
-		close(kfd);
 	}
 	char line[512];
 	ssize_t n, got = 0;

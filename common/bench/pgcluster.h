@@ -16,12 +16,31 @@
  * directory.  No process and no directory outlives the lab.  Should the
  * keeper itself be killed outright, postgres still stops (it dies with
  * the keeper), and the next start removes the directory left behind.
+ *
+ * The directory is made mode 0700 and belongs to the server's user (as
+ * root, it is given to "postgres").  Anyone may make a /tmp/workerlab-pg-*,
+ * so a start removes only leftovers of that user with that mode, and
+ * does it as that user; every removal walks the directory from open
+ * directories, never by path, and follows no symlink.
  */
 #ifndef PGCLUSTER_H
 #define PGCLUSTER_H
 
 #include <stddef.h>
 #include <sys/types.h>
+
+/* The most connections at once a private cluster is made for.  Its
+ * shared memory grows with max_connections, about 50 kB each: 4,096 take
+ * some 200 MB and start in under a second; the 65,536 of -w 1024 --pool 64
+ * would take 3 GB and ten seconds. */
+enum { PGCLUSTER_MAX_CLIENTS = 4096 };
+
+/* Make the next cluster take `clients` connections at once (1 ..
+ * PGCLUSTER_MAX_CLIENTS), the most the lab may open -- its worker
+ * processes times its pool -- beside a few of its own.  Unless called, or
+ * below that, PostgreSQL's default of 100, which make bench-db's other
+ * servers share. */
+void pgcluster_size(int clients);
 
 /* Start the cluster; its libpq conninfo in conninfo.  0, or -1 with the
  * reason in err. */
