@@ -4,7 +4,8 @@
  * http_serve_connection() reads requests with Debian's http-parser, plus
  * the few checks the parser leaves to its user, hands each good request to
  * a handler, and writes the handler's response.  Bad input gets its 4xx
- * answer and the connection is closed; it never ends the process.  A
+ * answer -- 501 for a method the kit does not implement -- and the
+ * connection is closed; it never ends the process.  A
  * target in absolute form ("http://host/path?q") reaches the handler as
  * its path and query; OPTIONS * is answered here (200, Allow:
  * HTTP_SERVER_ALLOW, no content) and never reaches it.  The same code
@@ -76,9 +77,9 @@ void http_serve_connection(int fd, http_handler *handler, bool keep_alive,
  * upstream simulator's event loop): feed it the bytes of one request as
  * they arrive.  http_reader_feed() returns 0 once the request is complete
  * (then http_reader_request() is it), HTTP_NEED_MORE when it wants more
- * bytes, or the 4xx status the bytes get; *used says how many bytes it
- * took -- after a complete request, the rest belong to the next one, which
- * a new reader reads.  The checks are http_serve_connection()'s, all of
+ * bytes, or the 4xx (or 501) status the bytes get; *used says how many
+ * bytes it took -- after a complete request, the rest belong to the next
+ * one, which a new reader reads.  The checks are http_serve_connection()'s, all of
  * them; OPTIONS * reaches the caller as the path "*".
  */
 enum { HTTP_NEED_MORE = 1 };

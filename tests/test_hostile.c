@@ -2,10 +2,11 @@
  * Hostile clients: malformed, oversized, slow, pipelining, resetting and
  * hoarding clients, against every lab and against the upstream simulator.
  *
- * The contract each case checks: a bad request gets its 4xx at once and
- * the connection is closed; a slow client is cut off at --request-timeout (408 or
- * a close); a client that vanishes costs nothing; and whatever happened,
- * a good request right after is answered 200.  The labs run with
+ * The contract each case checks: a bad request gets its 4xx (501 for what
+ * the kit does not implement) at once and the connection is closed; a
+ * slow client is cut off at --request-timeout (408 or a close); a client
+ * that vanishes costs nothing; and whatever happened, a good request
+ * right after is answered 200.  The labs run with
  * "--delay-scale 0.02 --request-timeout 1"; the simulator with
  * "--request-timeout 1" too, its good request being GET /delay/0.
  *
@@ -131,7 +132,13 @@ enum {
 	X(garbage_bytes_get_400, "\x01\x02\x03 hello? \xff\xfe\r\n\r\n", 400, 0) \
 	X(a_tls_client_hello_gets_400, CLIENT_HELLO, 400, 0) \
 	X(a_bad_method_token_gets_400, "G@T {good} HTTP/1.1\r\n" HOST CLOSE "\r\n", 400, 0) \
-	X(a_lowercase_method_gets_400, "get {good} HTTP/1.1\r\n" HOST CLOSE "\r\n", 400, 0) \
+	X(a_lowercase_method_gets_501, "get {good} HTTP/1.1\r\n" HOST CLOSE "\r\n", 501, 0) \
+	X(an_unknown_method_token_gets_501, "-BLARGH {good} HTTP/1.1\r\n" HOST CLOSE "\r\n", \
+	  501, 0) \
+	X(an_unknown_lowercase_method_token_gets_501, \
+	  "-blargh {good} HTTP/1.1\r\n" HOST CLOSE "\r\n", 501, 0) \
+	X(an_unknown_method_in_http_2_0_gets_400, \
+	  "BLARGH {good} HTTP/2.0\r\n" HOST CLOSE "\r\n", 400, 0) \
 	X(http_2_0_gets_400, GET_GOOD("HTTP/2.0"), 400, 0) \
 	X(http_1_2_gets_400, GET_GOOD("HTTP/1.2"), 400, 0) \
 	X(http_0_9_gets_400, GET_GOOD("HTTP/0.9"), 400, 0) \

@@ -160,6 +160,69 @@ START_TEST(http_1_1_needs_exactly_one_host)
 }
 END_TEST
 
+/* The status line and the end of the body, for a message. */
+static const char *status_and_body(const char *reply)
+{
+	static char s[160];
+	const char *body = strstr(reply, "\r\n\r\n");
+	snprintf(s, sizeof s, "%.*s ... %.*s", (int)strcspn(reply, "\r"), reply,
+		 body ? (int)strcspn(body + 4, "\n") : 9, body ? body + 4 : "(no body)");
+	return s;
+}
+
+/* RFC 9110 15.6.2 and 9.1: a method that is a token the kit does not
+ * know is not implemented (501, before the handler); one that is not a
+ * token is malformed (400).  A token is one or more of
+ * !#$%&'*+-.^_`|~, digits and letters; methods are case-sensitive. */
+START_TEST(an_unknown_method_token_gets_501_and_a_malformed_method_400)
+{
+	static const struct { const char *method; int status; } cases[] = {
+		{ "-BLARGH", 501 }, { "-blargh", 501 }, { "get", 501 }, { "Get", 501 },
+		{ "BLARGH", 501 }, { "GETS", 501 }, { "M-SEARCHING", 501 },
+		{ "!#$%&'*+-.^_`|~09AZaz", 501 },
+		{ "AVERYLONGMETHODTHATNOSERVERHASEVERHEARDOF", 501 },
+		{ "G@T", 400 }, { "GE\"T", 400 }, { "(GET)", 400 }, { "GET,", 400 },
+		{ "G\xc3\x89T", 400 }, { "[", 400 },
+	};
+	char req[256], want[32];
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		snprintf(req, sizeof req, "%s /foo HTTP/1.1\r\nHost: x\r\n\r\n", cases[i].method);
+		snprintf(want, sizeof want, "HTTP/1.1 %d ", cases[i].status);
+		const char *r = serve(req, false, true);
+		ck_assert_msg(strncmp(r, want, strlen(want)) == 0 && calls == 0,
+			      "%s /foo: expected %d before the handler; got %s (handler "
+			      "called %d times)", cases[i].method, cases[i].status,
+			      status_and_body(r), calls);
+	}
+	const char *r = serve("-BLARGH /foo HTTP/1.1\r\nHost: x\r\n\r\n", false, true);
+	ck_assert_msg(strstr(r, "\r\n\r\n501 Not Implemented\n"),
+		      "expected the body \"501 Not Implemented\"; got %s", status_and_body(r));
+}
+END_TEST
+
+/* An unknown method in a request that is malformed elsewhere is malformed
+ * first: 400, as for any method. */
+START_TEST(an_unknown_method_in_a_malformed_request_gets_400)
+{
+	static const char *const bad[] = {
+		"BLARGH /foo HTTP/2.0\r\nHost: x\r\n\r\n",
+		"BLARGH /foo HTTP/1.1\r\n\r\n",
+		"BLARGH foo HTTP/1.1\r\nHost: x\r\n\r\n",
+		"BLARGH /foo HTTP/1.1\r\nHost : x\r\n\r\n",
+		"BLARGH /foo HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
+		"BLARGH\t/foo HTTP/1.1\r\nHost: x\r\n\r\n",
+		"BLARGH\r\n\r\n",
+		" BLARGH /foo HTTP/1.1\r\nHost: x\r\n\r\n",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		const char *r = serve(bad[i], false, true);
+		ck_assert_msg(strncmp(r, "HTTP/1.1 400 ", 13) == 0 && calls == 0,
+			      "%.*s: expected 400; got %s", (int)strcspn(bad[i], "\r"),
+			      bad[i], status_and_body(r));
+	}
+}
+END_TEST
+
 START_TEST(a_huge_header_gets_431)
 {
 	static char req[20000];
@@ -228,6 +291,32 @@ START_TEST(a_host_header_split_between_reads_counts_once)
 		  false, true);
 	starts_with(r, "HTTP/1.1 400 ");
 	ck_assert_int_eq(calls, 0);
+}
+END_TEST
+
+/* The method is read before the parser sees it: it must survive the seam
+ * too.  The second of two pipelined requests begins just before the seam. */
+START_TEST(a_method_split_between_reads_is_judged_whole)
+{
+	static const struct { const char *second; size_t split; const char *status; } cases[] = {
+		{ "\r\nBLARGH /b HTTP/1.1\r\nHost: x\r\n\r\n", 5, "HTTP/1.1 501 " },
+		{ "\r\nGE /b HTTP/1.1\r\nHost: x\r\n\r\n", 4, "HTTP/1.1 501 " },
+		{ "\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n", 4, "HTTP/1.1 200 " },
+		{ "\r\nGE@T /b HTTP/1.1\r\nHost: x\r\n\r\n", 4, "HTTP/1.1 400 " },
+		{ "\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n", 5, "HTTP/1.1 200 " },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const char *r = serve(across_reads("GET /a HTTP/1.1\r\nHost: x\r\n",
+						   cases[i].second, cases[i].split), true, true);
+		starts_with(r, "HTTP/1.1 200 OK\r\n");
+		const char *second = strstr(r + 1, "HTTP/1.1 ");
+		ck_assert_msg(second && strncmp(second, cases[i].status,
+						strlen(cases[i].status)) == 0,
+			      "%.*s, split after %zu bytes: expected %s; got %.*s",
+			      (int)strcspn(cases[i].second + 2, "\r"), cases[i].second + 2,
+			      cases[i].split - 2, cases[i].status,
+			      second ? (int)strcspn(second, "\r") : 7, second ? second : "nothing");
+	}
 }
 END_TEST
 
@@ -320,12 +409,15 @@ int main(void)
 	tcase_add_test(tc, options_asterisk_is_answered_without_the_handler);
 	tcase_add_test(tc, an_asterisk_is_only_for_options);
 	tcase_add_test(tc, http_1_1_needs_exactly_one_host);
+	tcase_add_test(tc, an_unknown_method_token_gets_501_and_a_malformed_method_400);
+	tcase_add_test(tc, an_unknown_method_in_a_malformed_request_gets_400);
 	tcase_add_test(tc, a_huge_header_gets_431);
 	tcase_add_test(tc, head_gets_the_headers_without_the_body);
 	tcase_add_test(tc, pipelined_requests_are_answered_in_order);
 	tcase_add_test(tc, the_sync_worker_closes_after_one_answer);
 	tcase_add_test(tc, an_unfinished_request_gets_408_after_the_timeout);
 	tcase_add_test(tc, a_host_header_split_between_reads_counts_once);
+	tcase_add_test(tc, a_method_split_between_reads_is_judged_whole);
 	tcase_add_test(tc, trailers_are_scanned_across_reads);
 	tcase_add_test(tc, a_chunk_line_is_bounded_across_reads);
 	tcase_add_test(tc, a_takeover_writes_instead_of_the_response);
