@@ -176,6 +176,24 @@ enum {
 	X(chunked_given_twice_gets_400, \
 	  "GET {good} HTTP/1.1\r\n" HOST CLOSE "Transfer-Encoding: chunked\r\n" \
 	  "Transfer-Encoding: chunked\r\n\r\n" BODY_CHUNKS "0\r\n\r\n", 400, 0) \
+	X(gzip_before_chunked_gets_501, \
+	  "POST {good} HTTP/1.1\r\n" HOST CLOSE "Transfer-Encoding: gzip\r\n" \
+	  "Transfer-Encoding: chunked\r\n\r\n" BODY_CHUNKS "0\r\n\r\n", 501, 0) \
+	X(gzip_before_chunked_in_one_line_gets_501, \
+	  "POST {good} HTTP/1.1\r\n" HOST CLOSE "Transfer-Encoding: gzip, chunked\r\n\r\n" \
+	  BODY_CHUNKS "0\r\n\r\n", 501, 0) \
+	X(identity_before_chunked_gets_501, \
+	  "GET {good} HTTP/1.1\r\n" HOST CLOSE "Transfer-Encoding: identity\r\n" \
+	  "Transfer-Encoding: chunked\r\n\r\n" BODY_CHUNKS "0\r\n\r\n", 501, 0) \
+	X(a_transfer_coding_without_chunked_gets_400, \
+	  "POST {good} HTTP/1.1\r\n" HOST CLOSE "Transfer-Encoding: gzip\r\n\r\n" \
+	  BODY_CHUNKS "0\r\n\r\n", 400, 0) \
+	X(chunked_before_identity_gets_400, \
+	  "GET {good} HTTP/1.1\r\n" HOST CLOSE "Transfer-Encoding: chunked\r\n" \
+	  "Transfer-Encoding: identity\r\n\r\n" BODY_CHUNKS "0\r\n\r\n", 400, 0) \
+	X(a_transfer_coding_that_is_not_a_token_gets_400, \
+	  "GET {good} HTTP/1.1\r\n" HOST CLOSE "Transfer-Encoding: g@zip, chunked\r\n\r\n" \
+	  BODY_CHUNKS "0\r\n\r\n", 400, 0) \
 	X(http_1_1_without_host_gets_400, "GET {good} HTTP/1.1\r\n" CLOSE "\r\n", 400, 0) \
 	X(two_host_headers_get_400, \
 	  "GET {good} HTTP/1.1\r\n" HOST "Host: 127.0.0.2\r\n" CLOSE "\r\n", 400, 0) \
@@ -197,6 +215,9 @@ enum {
 	  GET_CHUNKED BODY_CHUNKS "0;ext={x:2000}\r\n\r\n", 400, 0) \
 	X(an_endless_chunk_extension_gets_400_at_once, GET_CHUNKED "5;ext={x:60000}", 400, 0) \
 	X(http_1_0_without_host_gets_200, "GET {good} HTTP/1.0\r\n\r\n", 200, 0) \
+	X(chunked_in_capitals_gets_200, \
+	  "GET {good} HTTP/1.1\r\n" HOST CLOSE "Transfer-Encoding: CHUNKED\r\n\r\n" \
+	  BODY_CHUNKS "0\r\n\r\n", 200, 0) \
 	X(an_empty_host_gets_200, "GET {good} HTTP/1.1\r\nHost:\r\n" CLOSE "\r\n", 200, 0) \
 	X(a_byte_over_0x7f_in_a_header_value_gets_200, \
 	  "GET {good} HTTP/1.1\r\n" HOST CLOSE "X-Name: Jos\xc3\xa9\r\n\r\n", 200, 0) \
