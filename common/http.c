@@ -7,7 +7,8 @@
  * on_message_complete pauses the parser so that a connection is answered
  * one request at a time even when requests are pipelined.  What can only
  * be seen in the raw bytes (where a header line begins) head_is_clean
- * checks before the parser runs over them.
+ * checks before the parser runs over them, and read_method reads the
+ * method before the parser sees it.
  */
 #include <errno.h>
 #include <http_parser.h>
@@ -24,23 +25,34 @@
 #include "io.h"
 #include "util.h"
 
+/* Room for a method: more than the longest http-parser knows
+ * ("UNSUBSCRIBE"), so that a method longer than this is one we do not
+ * know either. */
+enum { LONGEST_METHOD = 15 };
+
 struct conn {
 	int fd;
 	http_parser parser;
 	char buf[4096];
 	size_t off, len;	/* bytes read but not parsed yet */
 	struct http_request req;
+	/* the method as read_method reads it: its first LONGEST_METHOD bytes */
+	char method[LONGEST_METHOD + 1];
+	size_t method_len;
+	bool method_read, method_unknown;
 	size_t target_len, head_bytes, body_bytes;
 	bool started, complete, keep_alive;
-	int error;		/* the 4xx a callback chose, or 0 */
+	int error;		/* the 4xx or 501 a callback chose, or 0 */
 	/* head_is_clean's place in the raw head (or trailers), kept across reads */
 	size_t line_len, lines;
 	bool colon_seen, head_scanned;
-	/* the header field being read, to count Host and Transfer-Encoding */
+	/* the header field being read: Host is counted, Transfer-Encoding kept */
 	char name[20];
 	size_t name_len;
-	bool in_value;
+	bool in_value, in_codings, head_done;
 	int hosts, codings;
+	char coding_list[HTTP_MAX_CODINGS + 1];	/* Transfer-Encoding's lines */
+	size_t coding_len;
 	/* Offsets in the request's bytes, for bounding a chunk's size line:
 	 * fed bytes went to the parser before the current call, which began at
 	 * exec_at; the size line being read began at line_from. */
@@ -98,20 +110,38 @@ static bool name_is(const struct conn *c, const char *name)
 	       strncasecmp(c->name, name, c->name_len) == 0;
 }
 
-/* The first piece of a value ends its field's name.  Two Host lines, or two
- * Transfer-Encoding lines, let two parsers disagree on where a request goes
- * or where it ends (RFC 9112 3.2 and 6.1): 400, in the head as in trailers. */
+/* Keep len bytes of Transfer-Encoding for codings_status; false when its
+ * lines come to more than HTTP_MAX_CODINGS. */
+static bool keep_codings(struct conn *c, const char *at, size_t len)
+{
+	if (len > HTTP_MAX_CODINGS - c->coding_len)
+		return false;
+	memcpy(c->coding_list + c->coding_len, at, len);
+	c->coding_len += len;
+	return true;
+}
+
+/* The first piece of a value ends its field's name.  Two Host lines let two
+ * parsers disagree on where a request goes (RFC 9112 3.2): 400, in the head
+ * as in trailers.  Transfer-Encoding lines are kept, each after a comma:
+ * together they are one list (RFC 9110 5.3), which on_headers_complete
+ * judges.  In trailers, which come after the body they would frame, one is
+ * refused (RFC 9110 6.5.1). */
 static int on_header_value(http_parser *p, const char *at, size_t len)
 {
 	struct conn *c = p->data;
 	if (!c->in_value) {
 		c->in_value = true;
+		c->in_codings = name_is(c, "transfer-encoding");
 		if (name_is(c, "host") && ++c->hosts > 1)
 			return fail(c, 400);
-		if (name_is(c, "transfer-encoding") && ++c->codings > 1)
+		if (c->in_codings && c->head_done)
 			return fail(c, 400);
+		if (c->in_codings && c->codings++ > 0 && !keep_codings(c, ",", 1))
+			return fail(c, 431);
 	}
-	(void)at;
+	if (c->in_codings && !keep_codings(c, at, len))
+		return fail(c, 431);
 	return count_head_bytes(c, len);
 }
 
@@ -178,15 +208,121 @@ static int take_target(struct conn *c, const http_parser *p)
 	return 0;
 }
 
-/* The checks the parser leaves to us, then the target. */
+/* RFC 9110 5.6.2: the characters of a token, as a method and a transfer
+ * coding are. */
+static bool is_tchar(unsigned char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+	       (ch >= '0' && ch <= '9') ||
+	       (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+static const char *skip_token(const char *s)
+{
+	while (is_tchar((unsigned char)*s))
+		s++;
+	return s;
+}
+
+static const char *skip_spaces(const char *s)	/* RFC 9110's OWS */
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return s;
+}
+
+/* A quoted string, from its opening quote (RFC 9110 5.6.4): past its
+ * closing quote, or NULL when it has none.  A backslash quotes the next
+ * byte. */
+static const char *skip_quoted(const char *s)
+{
+	for (s++; *s != '"'; s++) {
+		if (*s == '\\' && s[1] != '\0')
+			s++;
+		if (*s == '\0')
+			return NULL;
+	}
+	return s + 1;
+}
+
+/* A transfer coding's parameter, after its ';' (RFC 9112 7): a name, '=',
+ * and a token or a quoted string.  Past it, or NULL. */
+static const char *skip_parameter(const char *s)
+{
+	const char *name = skip_spaces(s), *end = skip_token(name);
+	if (end == name || *(s = skip_spaces(end)) != '=')
+		return NULL;
+	s = skip_spaces(s + 1);
+	if (*s == '"')
+		return skip_quoted(s);
+	end = skip_token(s);
+	return end == s ? NULL : end;
+}
+
+/* One transfer coding, from its name: its name's length in *name, and the
+ * end of its parameters -- a ',' or the end of the list -- or NULL when
+ * it is not a coding. */
+static const char *skip_coding(const char *s, size_t *name)
+{
+	const char *end = skip_token(s);
+	*name = (size_t)(end - s);
+	if (*name == 0)
+		return NULL;
+	for (s = skip_spaces(end); *s == ';'; s = skip_spaces(s))
+		if (!(s = skip_parameter(s + 1)))
+			return NULL;
+	return *s == ',' || *s == '\0' ? s : NULL;
+}
+
+/*
+ * Transfer-Encoding, judged as a whole (RFC 9112 6.1, 6.3 and 7): a list
+ * of codings, empty elements aside.  400 when it is not one, or when
+ * chunked is not the last coding or comes twice -- then where the body
+ * ends cannot be told.  501 when another coding is in it (gzip, identity,
+ * or one never heard of): the kit implements chunked alone.  0 for chunked
+ * alone -- if http-parser reads the body as chunked too, for the two must
+ * agree on where it ends (they do not on ", chunked": 400).
+ */
+static int codings_status(struct conn *c, const http_parser *p)
+{
+	int chunked = 0, others = 0;
+	bool last_chunked = false;
+	c->coding_list[c->coding_len] = '\0';
+	for (const char *s = skip_spaces(c->coding_list); *s; s = skip_spaces(s)) {
+		size_t name = 0;
+		if (*s != ',') {
+			const char *next = skip_coding(s, &name);
+			if (!next)
+				return 400;
+			last_chunked = name == 7 && strncasecmp(s, "chunked", 7) == 0;
+			chunked += last_chunked;
+			others += !last_chunked;
+			s = next;
+		}
+		s += *s == ',';
+	}
+	if (!last_chunked || chunked > 1)
+		return 400;
+	if (others > 0)
+		return 501;
+	return p->flags & F_CHUNKED ? 0 : 400;	/* the parser must agree */
+}
+
+/* The checks the parser leaves to us, then the target.  What is malformed
+ * gets its 400 before what we do not implement gets its 501. */
 static int on_headers_complete(http_parser *p)
 {
 	struct conn *c = p->data;
+	c->head_done = true;
 	if (p->http_major != 1 || p->http_minor > 1)
 		return fail(c, 400);	/* only HTTP/1.0 and HTTP/1.1 */
 	if (p->http_minor == 1 && c->hosts == 0)
 		return fail(c, 400);	/* RFC 9112 3.2: HTTP/1.1 names its host */
 	int bad = take_target(c, p);
+	if (!bad && c->codings > 0)
+		bad = codings_status(c, p);
+	if (!bad && c->method_unknown)
+		bad = 501;	/* well-formed, but not a method we know */
 	if (bad)
 		return fail(c, bad);
 	if (p->content_length != ULLONG_MAX && p->content_length > HTTP_MAX_BODY)
@@ -244,6 +380,62 @@ static const http_parser_settings settings = {
 	.on_message_complete = on_complete,
 };
 
+/* Is m one of http-parser's methods?  Those are the kit's: a handler
+ * answers them, if only with 405. */
+static bool method_is_known(const char *m)
+{
+	for (int i = 0; strcmp(http_method_str(i), "<unknown>") != 0; i++)
+		if (strcmp(http_method_str(i), m) == 0)
+			return true;
+	return false;
+}
+
+/* The method is read: give it to the parser, or "GET" in the place of one
+ * it does not know, so that the rest of the request is checked as any
+ * other.  Returns 0, or 400 if the parser refuses it. */
+static int give_method(struct conn *c)
+{
+	c->method[c->method_len <= LONGEST_METHOD ? c->method_len : 0] = '\0';
+	c->method_unknown = !method_is_known(c->method);	/* "": too long */
+	c->method_read = true;
+	const char *m = c->method_unknown ? "GET" : c->method;
+	size_t len = strlen(m);
+	return http_parser_execute(&c->parser, &settings, m, len) == len ? 0 : 400;
+}
+
+/*
+ * The method, read before the parser sees it.  http-parser stops at the
+ * first byte that begins no method it knows, so it cannot tell "-BLARGH",
+ * a method we do not implement (501, RFC 9110 15.6.2), from "G@T", which
+ * is no method at all (400): a method is a token.  Reads from the n bytes
+ * at p -- after any empty lines, which may come before a request (RFC
+ * 9112 2.2) -- up to the space that ends the method; *took says how many
+ * it took.  At the space, give_method hands the method on, and a method
+ * we do not know gets its 501 once the rest of the head has shown itself
+ * well-formed (on_headers_complete).  Returns 0, or the 4xx the bytes get.
+ */
+static int read_method(struct conn *c, const char *p, size_t n, size_t *took)
+{
+	size_t i = 0;
+	for (; i < n && p[i] != ' '; i++) {
+		if (c->method_len == 0 && (p[i] == '\r' || p[i] == '\n'))
+			continue;	/* an empty line before the request */
+		if (!is_tchar((unsigned char)p[i]))
+			return 400;
+		c->started = true;
+		if (c->method_len < LONGEST_METHOD)
+			c->method[c->method_len] = p[i];
+		c->method_len++;
+	}
+	*took = i;
+	c->head_bytes += i;
+	if (c->head_bytes > HTTP_MAX_HEAD)
+		return 431;	/* a method of 8 KiB is a head of 8 KiB */
+	if (i == n)
+		return 0;	/* the space is still to come */
+	return c->method_len > 0 ? give_method(c) : 400;
+}
+
 /*
  * What http-parser lets through and we do not: a space or a tab in a
  * header line before its colon -- "Host : x", or obsolete line folding, a
@@ -296,27 +488,40 @@ static void begin_request(struct conn *c)
 	http_parser_init(&c->parser, HTTP_REQUEST);
 	c->parser.data = c;
 	memset(&c->req, 0, sizeof c->req);
+	c->method_len = 0;
+	c->method_read = c->method_unknown = false;
 	c->target_len = c->head_bytes = c->body_bytes = 0;
 	c->started = c->complete = c->head_scanned = c->colon_seen = false;
 	c->line_len = c->lines = 0;
 	c->name_len = 0;
-	c->in_value = c->in_chunks = false;
+	c->in_value = c->in_codings = c->head_done = c->in_chunks = false;
 	c->hosts = c->codings = 0;
+	c->coding_len = 0;
 	c->fed = c->line_from = 0;
 }
 
 /* Run the parser over n bytes at p, the next of the request being read;
  * *used says how many it took (it stops after a complete request).
  * Returns 0 when the request is complete, HTTP_NEED_MORE when the bytes
- * ran out first, or the 4xx status the bytes get. */
+ * ran out first, or the 4xx or 501 status the bytes get. */
 static int parse_bytes(struct conn *c, const char *p, size_t n, size_t *used)
 {
 	*used = 0;
 	while (!c->complete && n > 0) {
 		if (!head_is_clean(c, p, n))
 			return 400;
+		size_t took = 0;
+		int bad = c->method_read ? 0 : read_method(c, p, n, &took);
+		p += took;
+		n -= took;
+		*used += took;
+		c->fed += took;
+		if (bad)
+			return bad;
+		if (n == 0)
+			break;	/* all of it was the method, so far */
 		c->exec_at = p;
-		size_t took = http_parser_execute(&c->parser, &settings, p, n);
+		took = http_parser_execute(&c->parser, &settings, p, n);
 		p += took;
 		n -= took;
 		*used += took;
@@ -337,7 +542,8 @@ static int parse_bytes(struct conn *c, const char *p, size_t n, size_t *used)
 }
 
 /* Read one request into c->req.  Returns 0 when there is one, a 4xx status
- * when the bytes are not a request we take, -1 when the client is gone. */
+ * (or 501) when the bytes are not a request we take, -1 when the client
+ * is gone. */
 static int read_request(struct conn *c, double deadline)
 {
 	begin_request(c);
@@ -430,8 +636,8 @@ static void answer_server_options(struct http_response *res)
 	res->allow = HTTP_SERVER_ALLOW;
 }
 
-/* The answer to one request: bad's 4xx, the server's own to OPTIONS *, or
- * the handler's. */
+/* The answer to one request: bad's 4xx or 501, the server's own to
+ * OPTIONS *, or the handler's. */
 static void respond(const struct conn *c, http_handler *handler, int bad,
 		    struct http_response *res)
 {
@@ -613,6 +819,7 @@ const char *http_reason(int status)
 	case 414: return "URI Too Long";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
 	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";
 	case 504: return "Gateway Timeout";

@@ -4,8 +4,9 @@
  * http_serve_connection() reads requests with Debian's http-parser, plus
  * the few checks the parser leaves to its user, hands each good request to
  * a handler, and writes the handler's response.  Bad input gets its 4xx
- * answer and the connection is closed; it never ends the process.  A
- * target in absolute form ("http://host/path?q") reaches the handler as
+ * answer -- 501 for a method or a transfer coding the kit does not
+ * implement -- and the connection is closed; it never ends the process.
+ * A target in absolute form ("http://host/path?q") reaches the handler as
  * its path and query; OPTIONS * is answered here (200, Allow:
  * HTTP_SERVER_ALLOW, no content) and never reaches it.  The same code
  * serves both workers: all its IO goes through io_*, so it blocks the
@@ -23,6 +24,8 @@ enum {
 	HTTP_MAX_BODY = 64 * 1024,	/* else 413 */
 	HTTP_MAX_CHUNK_LINE = 1024,	/* a chunk's size line, extensions and
 					 * all, else 400 */
+	HTTP_MAX_CODINGS = 256,		/* Transfer-Encoding, all its lines,
+					 * else 431 */
 	HTTP_LINGER_BYTES = 1024 * 1024, /* drained at most, closing (see below) */
 	HTTP_LINGER_SECONDS = 2,	/* and for at most this (or the timeout) */
 };
@@ -93,10 +96,10 @@ void http_conn_close(struct http_conn *hc);
  * upstream simulator's event loop): feed it the bytes of one request as
  * they arrive.  http_reader_feed() returns 0 once the request is complete
  * (then http_reader_request() is it), HTTP_NEED_MORE when it wants more
- * bytes, or the 4xx status the bytes get; *used says how many bytes it
- * took -- after a complete request, the rest belong to the next one, which
- * a new reader reads.  The checks are http_serve_connection()'s, all of
- * them; OPTIONS * reaches the caller as the path "*".
+ * bytes, or the 4xx (or 501) status the bytes get; *used says how many
+ * bytes it took -- after a complete request, the rest belong to the next
+ * one, which a new reader reads.  The checks are http_serve_connection()'s,
+ * all of them; OPTIONS * reaches the caller as the path "*".
  */
 enum { HTTP_NEED_MORE = 1 };
 struct http_reader;

@@ -2,10 +2,11 @@
  * Hostile clients: malformed, oversized, slow, pipelining, resetting and
  * hoarding clients, against every lab and against the upstream simulator.
  *
- * The contract each case checks: a bad request gets its 4xx at once and
- * the connection is closed; a slow client is cut off at --request-timeout (408 or
- * a close); a client that vanishes costs nothing; and whatever happened,
- * a good request right after is answered 200.  The labs run with
+ * The contract each case checks: a bad request gets its 4xx (501 for what
+ * the kit does not implement) at once and the connection is closed; a
+ * slow client is cut off at --request-timeout (408 or a close); a client
+ * that vanishes costs nothing; and whatever happened, a good request
+ * right after is answered 200.  The labs run with
  * "--delay-scale 0.02 --request-timeout 1"; the simulator with
  * "--request-timeout 1" too, its good request being GET /delay/0.
  *
@@ -131,7 +132,13 @@ enum {
 	X(garbage_bytes_get_400, "\x01\x02\x03 hello? \xff\xfe\r\n\r\n", 400, 0) \
 	X(a_tls_client_hello_gets_400, CLIENT_HELLO, 400, 0) \
 	X(a_bad_method_token_gets_400, "G@T {good} HTTP/1.1\r\n" HOST CLOSE "\r\n", 400, 0) \
-	X(a_lowercase_method_gets_400, "get {good} HTTP/1.1\r\n" HOST CLOSE "\r\n", 400, 0) \
+	X(a_lowercase_method_gets_501, "get {good} HTTP/1.1\r\n" HOST CLOSE "\r\n", 501, 0) \
+	X(an_unknown_method_token_gets_501, "-BLARGH {good} HTTP/1.1\r\n" HOST CLOSE "\r\n", \
+	  501, 0) \
+	X(an_unknown_lowercase_method_token_gets_501, \
+	  "-blargh {good} HTTP/1.1\r\n" HOST CLOSE "\r\n", 501, 0) \
+	X(an_unknown_method_in_http_2_0_gets_400, \
+	  "BLARGH {good} HTTP/2.0\r\n" HOST CLOSE "\r\n", 400, 0) \
 	X(http_2_0_gets_400, GET_GOOD("HTTP/2.0"), 400, 0) \
 	X(http_1_2_gets_400, GET_GOOD("HTTP/1.2"), 400, 0) \
 	X(http_0_9_gets_400, GET_GOOD("HTTP/0.9"), 400, 0) \
@@ -169,6 +176,24 @@ enum {
 	X(chunked_given_twice_gets_400, \
 	  "GET {good} HTTP/1.1\r\n" HOST CLOSE "Transfer-Encoding: chunked\r\n" \
 	  "Transfer-Encoding: chunked\r\n\r\n" BODY_CHUNKS "0\r\n\r\n", 400, 0) \
+	X(gzip_before_chunked_gets_501, \
+	  "POST {good} HTTP/1.1\r\n" HOST CLOSE "Transfer-Encoding: gzip\r\n" \
+	  "Transfer-Encoding: chunked\r\n\r\n" BODY_CHUNKS "0\r\n\r\n", 501, 0) \
+	X(gzip_before_chunked_in_one_line_gets_501, \
+	  "POST {good} HTTP/1.1\r\n" HOST CLOSE "Transfer-Encoding: gzip, chunked\r\n\r\n" \
+	  BODY_CHUNKS "0\r\n\r\n", 501, 0) \
+	X(identity_before_chunked_gets_501, \
+	  "GET {good} HTTP/1.1\r\n" HOST CLOSE "Transfer-Encoding: identity\r\n" \
+	  "Transfer-Encoding: chunked\r\n\r\n" BODY_CHUNKS "0\r\n\r\n", 501, 0) \
+	X(a_transfer_coding_without_chunked_gets_400, \
+	  "POST {good} HTTP/1.1\r\n" HOST CLOSE "Transfer-Encoding: gzip\r\n\r\n" \
+	  BODY_CHUNKS "0\r\n\r\n", 400, 0) \
+	X(chunked_before_identity_gets_400, \
+	  "GET {good} HTTP/1.1\r\n" HOST CLOSE "Transfer-Encoding: chunked\r\n" \
+	  "Transfer-Encoding: identity\r\n\r\n" BODY_CHUNKS "0\r\n\r\n", 400, 0) \
+	X(a_transfer_coding_that_is_not_a_token_gets_400, \
+	  "GET {good} HTTP/1.1\r\n" HOST CLOSE "Transfer-Encoding: g@zip, chunked\r\n\r\n" \
+	  BODY_CHUNKS "0\r\n\r\n", 400, 0) \
 	X(http_1_1_without_host_gets_400, "GET {good} HTTP/1.1\r\n" CLOSE "\r\n", 400, 0) \
 	X(two_host_headers_get_400, \
 	  "GET {good} HTTP/1.1\r\n" HOST "Host: 127.0.0.2\r\n" CLOSE "\r\n", 400, 0) \
@@ -190,6 +215,9 @@ enum {
 	  GET_CHUNKED BODY_CHUNKS "0;ext={x:2000}\r\n\r\n", 400, 0) \
 	X(an_endless_chunk_extension_gets_400_at_once, GET_CHUNKED "5;ext={x:60000}", 400, 0) \
 	X(http_1_0_without_host_gets_200, "GET {good} HTTP/1.0\r\n\r\n", 200, 0) \
+	X(chunked_in_capitals_gets_200, \
+	  "GET {good} HTTP/1.1\r\n" HOST CLOSE "Transfer-Encoding: CHUNKED\r\n\r\n" \
+	  BODY_CHUNKS "0\r\n\r\n", 200, 0) \
 	X(an_empty_host_gets_200, "GET {good} HTTP/1.1\r\nHost:\r\n" CLOSE "\r\n", 200, 0) \
 	X(a_byte_over_0x7f_in_a_header_value_gets_200, \
 	  "GET {good} HTTP/1.1\r\n" HOST CLOSE "X-Name: Jos\xc3\xa9\r\n\r\n", 200, 0) \

@@ -160,6 +160,154 @@ START_TEST(http_1_1_needs_exactly_one_host)
 }
 END_TEST
 
+/* The status line and the end of the body, for a message. */
+static const char *status_and_body(const char *reply)
+{
+	static char s[160];
+	const char *body = strstr(reply, "\r\n\r\n");
+	snprintf(s, sizeof s, "%.*s ... %.*s", (int)strcspn(reply, "\r"), reply,
+		 body ? (int)strcspn(body + 4, "\n") : 9, body ? body + 4 : "(no body)");
+	return s;
+}
+
+/* s with its line ends shown as \r\n, for a message. */
+static const char *shown(const char *s)
+{
+	static char out[512];
+	size_t n = 0;
+	for (; *s && n + 5 < sizeof out; s++)
+		if (*s == '\r' || *s == '\n')
+			n += (size_t)snprintf(out + n, sizeof out - n, *s == '\r' ? "\\r" : "\\n");
+		else
+			out[n++] = *s;
+	out[n] = '\0';
+	return out;
+}
+
+/* RFC 9110 15.6.2 and 9.1: a method that is a token the kit does not
+ * know is not implemented (501, before the handler); one that is not a
+ * token is malformed (400).  A token is one or more of
+ * !#$%&'*+-.^_`|~, digits and letters; methods are case-sensitive. */
+START_TEST(an_unknown_method_token_gets_501_and_a_malformed_method_400)
+{
+	static const struct { const char *method; int status; } cases[] = {
+		{ "-BLARGH", 501 }, { "-blargh", 501 }, { "get", 501 }, { "Get", 501 },
+		{ "BLARGH", 501 }, { "GETS", 501 }, { "M-SEARCHING", 501 },
+		{ "!#$%&'*+-.^_`|~09AZaz", 501 },
+		{ "AVERYLONGMETHODTHATNOSERVERHASEVERHEARDOF", 501 },
+		{ "G@T", 400 }, { "GE\"T", 400 }, { "(GET)", 400 }, { "GET,", 400 },
+		{ "G\xc3\x89T", 400 }, { "[", 400 },
+	};
+	char req[256], want[32];
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		snprintf(req, sizeof req, "%s /foo HTTP/1.1\r\nHost: x\r\n\r\n", cases[i].method);
+		snprintf(want, sizeof want, "HTTP/1.1 %d ", cases[i].status);
+		const char *r = serve(req, false, true);
+		ck_assert_msg(strncmp(r, want, strlen(want)) == 0 && calls == 0,
+			      "%s /foo: expected %d before the handler; got %s (handler "
+			      "called %d times)", cases[i].method, cases[i].status,
+			      status_and_body(r), calls);
+	}
+	const char *r = serve("-BLARGH /foo HTTP/1.1\r\nHost: x\r\n\r\n", false, true);
+	ck_assert_msg(strstr(r, "\r\n\r\n501 Not Implemented\n"),
+		      "expected the body \"501 Not Implemented\"; got %s", status_and_body(r));
+}
+END_TEST
+
+/* An unknown method in a request that is malformed elsewhere is malformed
+ * first: 400, as for any method. */
+START_TEST(an_unknown_method_in_a_malformed_request_gets_400)
+{
+	static const char *const bad[] = {
+		"BLARGH /foo HTTP/2.0\r\nHost: x\r\n\r\n",
+		"BLARGH /foo HTTP/1.1\r\n\r\n",
+		"BLARGH foo HTTP/1.1\r\nHost: x\r\n\r\n",
+		"BLARGH /foo HTTP/1.1\r\nHost : x\r\n\r\n",
+		"BLARGH /foo HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
+		"BLARGH\t/foo HTTP/1.1\r\nHost: x\r\n\r\n",
+		"BLARGH\r\n\r\n",
+		" BLARGH /foo HTTP/1.1\r\nHost: x\r\n\r\n",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		const char *r = serve(bad[i], false, true);
+		ck_assert_msg(strncmp(r, "HTTP/1.1 400 ", 13) == 0 && calls == 0,
+			      "%.*s: expected 400; got %s", (int)strcspn(bad[i], "\r"),
+			      bad[i], status_and_body(r));
+	}
+}
+END_TEST
+
+/* RFC 9112 6.1 and 6.3: of the transfer codings, the kit implements
+ * chunked only, and only as the last one.  Any other coding in the list
+ * is not implemented (501); a list without chunked last, with chunked
+ * twice, or that is not a list of codings, is malformed (400).  Several
+ * Transfer-Encoding lines make one list (RFC 9110 5.3). */
+START_TEST(a_transfer_coding_other_than_chunked_gets_501)
+{
+	static const struct { const char *lines; int status; } cases[] = {
+		{ "Transfer-Encoding: gzip, chunked\r\n", 501 },
+		{ "Transfer-Encoding: identity, chunked\r\n", 501 },
+		{ "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n", 501 },
+		{ "Transfer-Encoding: identity\r\nTransfer-Encoding: chunked\r\n", 501 },
+		{ "Transfer-Encoding: deflate,compress , x-mine,chunked\r\n", 501 },
+		{ "Transfer-Encoding: GZIP, Chunked\r\n", 501 },
+		{ "Transfer-Encoding: gzip;level=1, chunked\r\n", 501 },
+		{ "Transfer-Encoding: gzip ; x = \"a, \\\"b\" ;y=z, chunked\r\n", 501 },
+		{ "Transfer-Encoding: gzip,, chunked\r\n", 501 },
+		{ "Transfer-Encoding: gzip\r\n", 400 },
+		{ "Transfer-Encoding: chunked, gzip\r\n", 400 },
+		{ "Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n", 400 },
+		{ "Transfer-Encoding: chunked, chunked\r\n", 400 },
+		{ "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", 400 },
+		{ "Transfer-Encoding: gzip, chunked, chunked\r\n", 400 },
+		{ "Transfer-Encoding: x@y, chunked\r\n", 400 },
+		{ "Transfer-Encoding: gzip;, chunked\r\n", 400 },
+		{ "Transfer-Encoding: gzip;x, chunked\r\n", 400 },
+		{ "Transfer-Encoding: gzip;x=\"open, chunked\r\n", 400 },
+		{ "Transfer-Encoding: gzip chunked\r\n", 400 },
+		{ "Transfer-Encoding:\r\n", 400 },
+		{ "Transfer-Encoding: chunked\r\n", 200 },
+		{ "Transfer-Encoding: CHUNKED\r\n", 200 },
+		{ "Transfer-Encoding: Chunked\r\n", 200 },
+	};
+	char req[512], want[32];
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		snprintf(req, sizeof req, "POST /c HTTP/1.1\r\nHost: x\r\n%s\r\n"
+			 "5\r\nhello\r\n0\r\n\r\n", cases[i].lines);
+		snprintf(want, sizeof want, "HTTP/1.1 %d ", cases[i].status);
+		const char *r = serve(req, false, true);
+		ck_assert_msg(strncmp(r, want, strlen(want)) == 0 &&
+			      calls == (cases[i].status == 200),
+			      "%s: expected %d; got %s (handler called %d times)",
+			      shown(cases[i].lines), cases[i].status, status_and_body(r), calls);
+	}
+}
+END_TEST
+
+/* Transfer-Encoding is kept whole to be judged, up to HTTP_MAX_CODINGS
+ * bytes, all its lines together. */
+START_TEST(a_transfer_encoding_over_its_limit_gets_431)
+{
+	char req[2048];
+	for (int lines = 1; lines <= 4; lines++) {
+		int n = snprintf(req, sizeof req, "POST /c HTTP/1.1\r\nHost: x\r\n");
+		for (int k = 0; k < lines; k++) {
+			n += snprintf(req + n, sizeof req - (size_t)n, "Transfer-Encoding: ");
+			for (int m = 0; m < HTTP_MAX_CODINGS / 6 / lines + 1; m++)
+				n += snprintf(req + n, sizeof req - (size_t)n, "gzip, ");
+			n += snprintf(req + n, sizeof req - (size_t)n, "\r\n");
+		}
+		snprintf(req + n, sizeof req - (size_t)n, "Transfer-Encoding: chunked\r\n\r\n"
+			 "0\r\n\r\n");
+		const char *r = serve(req, false, true);
+		ck_assert_msg(strncmp(r, "HTTP/1.1 431 ", 13) == 0 && calls == 0,
+			      "%d Transfer-Encoding line(s) of gzip, then chunked: "
+			      "expected 431; got %s", lines,
+			      status_and_body(r));
+	}
+}
+END_TEST
+
 START_TEST(a_huge_header_gets_431)
 {
 	static char req[20000];
@@ -227,6 +375,57 @@ START_TEST(a_host_header_split_between_reads_counts_once)
 	r = serve(across_reads("GET /h HTTP/1.1\r\nHost: x\r\n", "Host: y\r\n\r\n", 2),
 		  false, true);
 	starts_with(r, "HTTP/1.1 400 ");
+	ck_assert_int_eq(calls, 0);
+}
+END_TEST
+
+/* The method is read before the parser sees it: it must survive the seam
+ * too.  The second of two pipelined requests begins just before the seam. */
+START_TEST(a_method_split_between_reads_is_judged_whole)
+{
+	static const struct { const char *second; size_t split; const char *status; } cases[] = {
+		{ "\r\nBLARGH /b HTTP/1.1\r\nHost: x\r\n\r\n", 5, "HTTP/1.1 501 " },
+		{ "\r\nGE /b HTTP/1.1\r\nHost: x\r\n\r\n", 4, "HTTP/1.1 501 " },
+		{ "\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n", 4, "HTTP/1.1 200 " },
+		{ "\r\nGE@T /b HTTP/1.1\r\nHost: x\r\n\r\n", 4, "HTTP/1.1 400 " },
+		{ "\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n", 5, "HTTP/1.1 200 " },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const char *r = serve(across_reads("GET /a HTTP/1.1\r\nHost: x\r\n",
+						   cases[i].second, cases[i].split), true, true);
+		starts_with(r, "HTTP/1.1 200 OK\r\n");
+		const char *second = strstr(r + 1, "HTTP/1.1 ");
+		ck_assert_msg(second && strncmp(second, cases[i].status,
+						strlen(cases[i].status)) == 0,
+			      "%.*s, split after %zu bytes: expected %s; got %.*s",
+			      (int)strcspn(cases[i].second + 2, "\r"), cases[i].second + 2,
+			      cases[i].split - 2, cases[i].status,
+			      second ? (int)strcspn(second, "\r") : 7, second ? second : "nothing");
+	}
+}
+END_TEST
+
+/* A transfer coding split between reads, in the list or in the name. */
+START_TEST(a_transfer_coding_split_between_reads_is_judged_whole)
+{
+	static const char body[] = "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n";
+	static const size_t splits[] = { 5, 20, 22, 26, 30 };
+	for (size_t i = 0; i < sizeof splits / sizeof splits[0]; i++) {
+		const char *r = serve(across_reads("POST /c HTTP/1.1\r\nHost: x\r\n", body,
+						   splits[i]), false, true);
+		ck_assert_msg(strncmp(r, "HTTP/1.1 501 ", 13) == 0 && calls == 0,
+			      "Transfer-Encoding: gzip, chunked split after \"%.*s\": "
+			      "expected 501; got %s", (int)splits[i], body, status_and_body(r));
+	}
+}
+END_TEST
+
+/* Framing is the head's: a Transfer-Encoding in the trailers is refused. */
+START_TEST(a_transfer_encoding_in_the_trailers_gets_400)
+{
+	starts_with(serve("POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+			  "5\r\nhello\r\n0\r\nTransfer-Encoding: gzip\r\n\r\n", false, true),
+		    "HTTP/1.1 400 ");
 	ck_assert_int_eq(calls, 0);
 }
 END_TEST
@@ -320,12 +519,19 @@ int main(void)
 	tcase_add_test(tc, options_asterisk_is_answered_without_the_handler);
 	tcase_add_test(tc, an_asterisk_is_only_for_options);
 	tcase_add_test(tc, http_1_1_needs_exactly_one_host);
+	tcase_add_test(tc, an_unknown_method_token_gets_501_and_a_malformed_method_400);
+	tcase_add_test(tc, an_unknown_method_in_a_malformed_request_gets_400);
+	tcase_add_test(tc, a_transfer_coding_other_than_chunked_gets_501);
+	tcase_add_test(tc, a_transfer_encoding_over_its_limit_gets_431);
 	tcase_add_test(tc, a_huge_header_gets_431);
 	tcase_add_test(tc, head_gets_the_headers_without_the_body);
 	tcase_add_test(tc, pipelined_requests_are_answered_in_order);
 	tcase_add_test(tc, the_sync_worker_closes_after_one_answer);
 	tcase_add_test(tc, an_unfinished_request_gets_408_after_the_timeout);
 	tcase_add_test(tc, a_host_header_split_between_reads_counts_once);
+	tcase_add_test(tc, a_method_split_between_reads_is_judged_whole);
+	tcase_add_test(tc, a_transfer_coding_split_between_reads_is_judged_whole);
+	tcase_add_test(tc, a_transfer_encoding_in_the_trailers_gets_400);
 	tcase_add_test(tc, trailers_are_scanned_across_reads);
 	tcase_add_test(tc, a_chunk_line_is_bounded_across_reads);
 	tcase_add_test(tc, a_takeover_writes_instead_of_the_response);

@@ -466,7 +466,7 @@ static bool misbehave(struct client *c, const char *path, bool *handled)
 	return true;
 }
 
-/* A whole request, or the 4xx its bytes got (bad).  Answer it, or queue
+/* A whole request, or the 4xx or 501 its bytes got (bad).  Answer it, or queue
  * it for its delay.  Returns whether c is still open. */
 static bool dispatch(struct client *c, int bad, const struct http_reader *r)
 {
