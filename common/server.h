@@ -8,7 +8,8 @@
  * with "Connection: close", so an idle client cannot hold the only worker.
  * serve_threaded (threaded_worker.c) is gunicorn's gthread worker, which
  * gunicorn runs for -k sync with --threads N, N > 1 (server_set_threads):
- * its main thread accepts and queues connections for a pool of N threads,
+ * its main thread accepts, and queues each connection once its request
+ * begins, for a pool of N threads,
  * so up to N requests are served at once, the IO as blocking as before in
  * each thread; connections are kept alive (the main thread holds the idle
  * ones), at most server_set_worker_connections() of them open at once.

@@ -1,10 +1,11 @@
 /*
  * threaded_worker.c: gunicorn's gthread worker, which -k sync --threads N
- * runs (server.h).  The main thread accepts, and hands each connection to
- * a pool of N threads through a queue.  A pool thread reads one request
- * and answers it, its IO blocking; a connection kept alive goes back to
- * the main thread, which holds it, idle, until its next request begins
- * (then queues it again) or the request timeout passes (then closes it).
+ * runs (server.h).  The main thread accepts, and holds each connection
+ * until its request begins (or the request timeout passes: then it closes
+ * it); then it hands it to a pool of N threads through a queue.  A pool
+ * thread reads the request and answers it, its IO blocking; a connection
+ * kept alive goes back to the main thread, to wait for its next request
+ * the same way.
  * So N requests are served at once, while many more connections are
  * open.  At most --worker-connections are open at once: at the limit, the
  * main thread accepts no more until one closes.  The main thread also
@@ -126,7 +127,10 @@ static void accept_one(int listen_fd)
 	struct client *cl = xcalloc(1, sizeof *cl);
 	cl->http = http_conn_new(fd);
 	nopen++;
-	enqueue(cl);
+	/* idle until its request begins: a client that connects and says
+	 * nothing must not hold a pool thread */
+	cl->idle_until = now() + worker_settings.timeout;
+	idle[nidle++] = cl;
 }
 
 /* One turn of the main thread: wait for the signals, the clients handed

@@ -40,34 +40,40 @@
 struct target {
 	const char *name;
 	bool lab;		/* routes /hello (405 for other methods) */
-	bool evented;		/* keep-alive, a fiber per connection */
+	bool evented;		/* keep-alive, and a slow client holds no one else up */
 	const char *good;	/* a path answered 200 */
 	double timeout;		/* seconds a request head may take */
+	const char *prog;	/* what runs, when not the name */
+	const char *const *args;
 };
-
-static const struct target targets[] = {
-	{ "lab1", true, false, "/hello", 1 },
-	{ "lab2", true, false, "/hello", 1 },
-	{ "lab3", true, true, "/hello", 1 },
-	{ "lab4", true, true, "/hello", 1 },
-	{ "upstream", false, true, "/delay/0", 1 },
-};
-enum { NTARGETS = sizeof targets / sizeof targets[0] };
 
 static const char *const lab_args[] = {
 	"-b", "127.0.0.1:0", "--delay-scale", "0.02", "--request-timeout", "1", NULL
+};
+/* lab 1 with two threads is gunicorn's gthread worker: keep-alive, and a
+ * slow client holds one thread while the other serves */
+static const char *const gthread_args[] = {
+	"-b", "127.0.0.1:0", "--delay-scale", "0.02", "--request-timeout", "1",
+	"--threads", "2", NULL
 };
 static const char *const upstream_args[] = {
 	"-b", "127.0.0.1:0", "--request-timeout", "1", NULL
 };
 
+static const struct target targets[] = {
+	{ "lab1", true, false, "/hello", 1, "lab1", lab_args },
+	{ "lab2", true, false, "/hello", 1, "lab2", lab_args },
+	{ "lab3", true, true, "/hello", 1, "lab3", lab_args },
+	{ "lab4", true, true, "/hello", 1, "lab4", lab_args },
+	{ "lab1 --threads 2", true, true, "/hello", 1, "lab1", gthread_args },
+	{ "upstream", false, true, "/delay/0", 1, "upstream", upstream_args },
+};
+enum { NTARGETS = sizeof targets / sizeof targets[0] };
+
 static const struct target *start(int i, struct tl_proc *p)
 {
 	const struct target *t = &targets[i];
-	if (t->lab)
-		tl_start(p, t->name, lab_args);
-	else
-		tl_start(p, "upstream", upstream_args);
+	tl_start(p, t->prog, t->args);
 	return t;
 }
 
