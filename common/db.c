@@ -187,12 +187,31 @@ static void release(struct db_conn *c)
 	}
 }
 
-/* Read every result of the query sent, keeping the first error. */
+/* Wait on the socket until libpq holds the next result whole, so that
+ * PQgetResult() returns at once: while PQisBusy() says more must come,
+ * wait for it and let PQconsumeInput() read it.  PQgetResult() called
+ * sooner would wait in libpq's own poll() -- the whole hub with it -- and
+ * an answer may come in parts: the result, then the ReadyForQuery that
+ * ends it (together on a Unix socket, often apart over TCP or TLS). */
+static int await_result(PGconn *pg)
+{
+	while (PQisBusy(pg))
+		if (wait_socket(pg, FIBER_READ, IO_FOREVER) < 0 || !PQconsumeInput(pg))
+			return -1;
+	return 0;
+}
+
+/* Read every result of the query sent, keeping the first error: 0, -1
+ * (err says why), or -2 when the connection broke on the way. */
 static int collect(PGconn *pg, char *err, size_t errlen)
 {
 	int rc = 0;
 	PGresult *r;
-	while ((r = PQgetResult(pg)) != NULL) {
+	for (;;) {
+		if (await_result(pg) < 0)
+			return -2;
+		if ((r = PQgetResult(pg)) == NULL)
+			return rc;
 		ExecStatusType s = PQresultStatus(r);
 		if (rc == 0 && s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
 			copy_message(err, errlen, "the query failed", PQresultErrorMessage(r));
@@ -200,9 +219,8 @@ static int collect(PGconn *pg, char *err, size_t errlen)
 		}
 		PQclear(r);
 		if (PQstatus(pg) == CONNECTION_BAD)
-			break;
+			return rc;
 	}
-	return rc;
 }
 
 /* The blocking driver: PQexec waits in libpq. */
@@ -221,27 +239,24 @@ static int query_blocking(PGconn *pg, const char *sql, char *err, size_t errlen)
 	return rc;
 }
 
-/* The patched driver: send, then wait on the socket until libpq has the
- * whole answer (PQconsumeInput reads what has come, PQisBusy says whether
- * more must). */
+/* The patched driver: send, then read the answer, waiting on the socket
+ * each time libpq has not got all of what it needs (collect). */
 static int query_cooperative(PGconn *pg, const char *sql, char *err, size_t errlen)
 {
 	if (!PQsendQuery(pg, sql)) {
 		copy_message(err, errlen, "the query failed", PQerrorMessage(pg));
 		return -1;
 	}
-	int f;
+	int f, rc;
 	while ((f = PQflush(pg)) == 1)
 		if (wait_socket(pg, FIBER_READ | FIBER_WRITE, IO_FOREVER) < 0 ||
 		    !PQconsumeInput(pg))
 			goto broken;
 	if (f < 0)
 		goto broken;
-	while (PQisBusy(pg)) {
-		if (wait_socket(pg, FIBER_READ, IO_FOREVER) < 0 || !PQconsumeInput(pg))
-			goto broken;
-	}
-	return collect(pg, err, errlen);
+	rc = collect(pg, err, errlen);
+	if (rc != -2)
+		return rc;
 broken:
 	if (errno == EINTR && io_aborted())
 		snprintf(err, errlen, "the query failed: the server is stopping");
