@@ -23,8 +23,15 @@ struct db_conn {
 };
 static struct db_conn pool[DB_MAX_POOL];
 
-/* Fibers waiting for a connection, first come first served. */
-static fiber *waiting[1024];
+/* A fiber waiting for a connection, on its own stack: release() hands
+ * it one, given, and wakes it. */
+struct waiter {
+	fiber *f;
+	struct db_conn *given;
+};
+
+/* The fibers waiting, first come first served. */
+static struct waiter *waiting[1024];
 static int nwaiting;
 
 void db_configure(const char *info, int size)
@@ -127,64 +134,82 @@ static int open_conn(struct db_conn *c, char *err, size_t errlen)
 	return 0;
 }
 
-/* Take f out of the queue of fibers waiting for a connection. */
-static void unqueue(fiber *f)
+/* Take w out of the queue of fibers waiting for a connection. */
+static void unqueue(struct waiter *w)
 {
 	for (int i = 0; i < nwaiting; i++)
-		if (waiting[i] == f) {
+		if (waiting[i] == w) {
 			memmove(waiting + i, waiting + i + 1, (size_t)(--nwaiting - i) * sizeof waiting[0]);
 			return;
 		}
 }
 
-/* A connection for this fiber: an idle open one, else a slot to open, else
- * wait for one to be given back.  Blocking, a query never yields while it
- * holds one, so the pool is never exhausted. */
-static struct db_conn *acquire(void)
+/* An idle open connection, else a slot to open one in; NULL when every
+ * one is busy. */
+static struct db_conn *take_free(void)
 {
-	for (;;) {
-		struct db_conn *slot = NULL;
-		for (int i = 0; i < pool_size; i++) {
-			if (pool[i].busy)
-				continue;
-			if (pool[i].pg) {
-				pool[i].busy = true;
-				return &pool[i];
-			}
-			if (!slot)
-				slot = &pool[i];
+	struct db_conn *slot = NULL;
+	for (int i = 0; i < pool_size; i++) {
+		if (pool[i].busy)
+			continue;
+		if (pool[i].pg) {
+			pool[i].busy = true;
+			return &pool[i];
 		}
-		if (slot) {
-			slot->busy = true;
-			return slot;
-		}
-		if (nwaiting == (int)(sizeof waiting / sizeof waiting[0]))
-			return NULL;
-		waiting[nwaiting++] = fiber_self();
-		struct io_cancellable turn = { .f = fiber_self() };
-		io_cancellable(&turn);	/* a stop cancels the wait (io.h) */
-		if (!io_aborted())
-			fiber_suspend("waiting for a database connection");
-		io_cancellable_end(&turn);
-		unqueue(fiber_self());	/* woken by another, it may still be there */
-		if (io_aborted())
-			return NULL;
+		if (!slot)
+			slot = &pool[i];
 	}
+	if (slot)
+		slot->busy = true;
+	return slot;
 }
 
-/* Give c back; a broken connection is closed, to be opened anew. */
+/* Give c back; a broken connection is closed, to be opened anew.  The
+ * first fiber waiting gets it from hand to hand: still busy, it is never
+ * free for a fiber that asks later -- the one giving it back, say, on its
+ * way to its next query -- to take first. */
 static void release(struct db_conn *c)
 {
 	if (c->pg && PQstatus(c->pg) != CONNECTION_OK) {
 		PQfinish(c->pg);
 		c->pg = NULL;
 	}
-	c->busy = false;
-	if (nwaiting > 0) {
-		fiber *f = waiting[0];
-		unqueue(f);
-		fiber_wake(f);
+	if (nwaiting == 0) {
+		c->busy = false;
+		return;
 	}
+	struct waiter *w = waiting[0];
+	unqueue(w);
+	w->given = c;
+	fiber_wake(w->f);
+}
+
+/* A connection for this fiber: a free one when nobody is waiting, else
+ * its turn after those who are -- release() hands it one.  Blocking, a
+ * query never yields while it holds one, so nobody ever waits. */
+static struct db_conn *acquire(void)
+{
+	struct db_conn *c = nwaiting == 0 ? take_free() : NULL;
+	if (c)
+		return c;
+	if (nwaiting == (int)(sizeof waiting / sizeof waiting[0]))
+		return NULL;
+	struct waiter me = { .f = fiber_self() };
+	waiting[nwaiting++] = &me;
+	struct io_cancellable turn = { .f = me.f };
+	io_cancellable(&turn);	/* a stop cancels the wait (io.h) */
+	while (!me.given && !io_aborted())
+		fiber_suspend("waiting for a database connection");
+	io_cancellable_end(&turn);
+	if (!me.given) {	/* cancelled: no longer in the queue */
+		unqueue(&me);
+		return NULL;
+	}
+	if (io_aborted()) {	/* cancelled, and given one all the same: pass it on */
+		release(me.given);
+		return NULL;
+	}
+	return me.given;
 }
 
 /* Wait on the socket until libpq holds the next result whole, so that

@@ -33,7 +33,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "db.h"
 #include "dbmodel.h"
+#include "fiber.h"
+#include "io.h"
 #include "pgcluster.h"
 #include "profile.h"
 #include "testlib.h"
@@ -536,6 +539,52 @@ START_TEST(an_answer_split_in_two_does_not_stop_lab6)
 }
 END_TEST
 
+/* The pool's turns, in this process's own hub against the suite's
+ * cluster: a pool of one; "first" runs two queries in a row, while
+ * "second" and "third" wait for the connection.  When first's query ends,
+ * the connection is second's, then third's: first's next query asked
+ * after them and goes last -- it must not take the connection it has just
+ * given back, ahead of those already waiting.  (Check runs each test in a
+ * process of its own: the patches end with it.) */
+struct turn {
+	const char *name;
+	int queries;
+};
+static char turn_order[128], turn_error[300];
+
+static void take_turns(void *arg)
+{
+	const struct turn *t = arg;
+	for (int i = 0; i < t->queries; i++) {
+		char err[256];
+		if (db_sleep(0.05, err, sizeof err) != 0 && !turn_error[0])
+			snprintf(turn_error, sizeof turn_error, "%s: %s", t->name, err);
+		size_t used = strlen(turn_order);
+		snprintf(turn_order + used, sizeof turn_order - used, "%s%s", used ? " " : "",
+			 t->name);
+	}
+}
+
+START_TEST(the_pool_hands_its_connection_over_in_turn)
+{
+	static const struct turn turns[] = { { "first", 2 }, { "second", 1 }, { "third", 1 } };
+	fiber *f[3];
+	db_configure(conninfo, 1);
+	db_patch();
+	io_patch();
+	for (int k = 0; k < 3; k++) {
+		f[k] = fiber_spawn(take_turns, (void *)&turns[k], turns[k].name);
+		ck_assert_ptr_nonnull(f[k]);
+	}
+	for (int k = 0; k < 3; k++)
+		fiber_join(f[k]);
+	db_close_all();
+	ck_assert_msg(!turn_error[0], "%s", turn_error);
+	ck_assert_msg(strcmp(turn_order, "first second third first") == 0, "the connection "
+		      "served: %s; in turn is: first second third first", turn_order);
+}
+END_TEST
+
 /* ---- the embedded default: a cluster of the lab's own ---- */
 
 /* The postmaster's pid, from its pid file in dir. */
@@ -686,6 +735,7 @@ static Suite *db_suite(void)
 	tcase_add_test(tc, sigterm_answers_queries_still_waiting_for_a_connection);
 	tcase_add_test(tc, sigterm_cuts_short_queries_longer_than_the_grace);
 	tcase_add_test(tc, an_answer_split_in_two_does_not_stop_lab6);
+	tcase_add_test(tc, the_pool_hands_its_connection_over_in_turn);
 	tcase_add_loop_test(tc, a_lab_without_db_runs_and_removes_its_own_cluster, 0, 2);
 	tcase_add_test(tc, help_names_the_database_options);
 	tcase_add_loop_test(tc, a_bad_option_is_a_usage_error, 0, 2);
