@@ -539,6 +539,105 @@ START_TEST(an_answer_split_in_two_does_not_stop_lab6)
 }
 END_TEST
 
+/* A server that takes the connection and never says a word (a listening
+ * socket nobody accepts on: the kernel completes the handshake): /db
+ * answers 504 once the deadline (5 s by default) has passed, naming what
+ * happened, and the first query that passes it ends the request -- not
+ * ten deadlines, one after another.  The lab goes on serving. */
+START_TEST(a_database_that_never_answers_is_a_504_after_the_deadline)
+{
+	const double deadline = 5;
+	int mute = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t alen = sizeof a;
+	ck_assert(mute >= 0 && bind(mute, (struct sockaddr *)&a, sizeof a) == 0 &&
+		  listen(mute, 64) == 0 && getsockname(mute, (struct sockaddr *)&a, &alen) == 0);
+	char db[128];
+	snprintf(db, sizeof db, "host=127.0.0.1 port=%d dbname=postgres", ntohs(a.sin_port));
+	struct tl_proc p;
+	struct tl_reply r, hello;
+	double bound = 2 * deadline * model_slowness();
+	start(&p, db_labs[_i], db, NULL, NULL);
+	tl_get_within(p.port, "/db", bound + 1, &r);
+	tl_get_within(p.port, "/hello", 5 * model_slowness(), &hello);
+	int status;
+	double took;
+	tl_terminate(&p, 5, &status, &took);
+	close(p.out);
+	close(p.err);
+	close(mute);
+	ck_assert_msg(r.status == 504 && strstr(r.body, "\"code\": 1, \"message\": \"10 of 10 "
+		      "queries failed: cannot connect to the database: no answer") &&
+		      r.seconds >= 0.95 * deadline && r.seconds <= bound,
+		      "%s, a server that never answers: %s after %.3fs, expected 504 naming it "
+		      "after the deadline of %.0fs (and no more than %.1fs): %s", db_labs[_i],
+		      tl_outcome(&r, (char[64]){ 0 }, 64), r.seconds, deadline, bound, r.body);
+	ck_assert_msg(hello.status == 200, "%s: /hello %d", db_labs[_i], hello.status);
+}
+END_TEST
+
+/* A query longer than --db-timeout is cancelled by the server itself
+ * (statement_timeout): 504 naming it, long before the query's 2 s. */
+START_TEST(a_query_longer_than_db_timeout_is_cancelled_by_the_server)
+{
+	struct tl_proc p;
+	struct tl_reply r;
+	const char *args[] = { "-b", "127.0.0.1:0", "--db", conninfo, "--delay-scale", "20",
+			       "--db-timeout", "0.5", NULL };	/* queries of 2 s */
+	tl_start(&p, db_labs[_i], args);
+	tl_get_within(p.port, "/db", 10 * model_slowness(), &r);
+	tl_stop(&p);
+	double bound = fmin(2 * (0.5 + 0.3) * model_slowness(), 1.9);	/* the query: 2 s */
+	ck_assert_msg(r.status == 504 && strstr(r.body, "the query timed out: ") &&
+		      strstr(r.body, "statement timeout") && r.seconds >= 0.45 && r.seconds <= bound,
+		      "%s --db-timeout 0.5, queries of 2 s: %s after %.3fs (expected 504 by "
+		      "%.2fs): %s", db_labs[_i], tl_outcome(&r, (char[64]){ 0 }, 64), r.seconds,
+		      bound, r.body);
+}
+END_TEST
+
+/* A server that goes silent in the middle of a query (the proxy holds its
+ * answer): the lab gives up a second after --db-timeout, answers 504, and
+ * closes that connection -- its state is unknown -- so that the next /db,
+ * once the server answers again, runs on a new one. */
+START_TEST(a_server_silent_mid_query_is_a_504_and_its_connection_dropped)
+{
+	char db[600];
+	proxy_start(0, db, sizeof db);
+	atomic_store(&proxy.mute, true);
+	const char *args[] = { "-b", "127.0.0.1:0", "--db", db, "--delay-scale", "0.1",
+			       "--db-timeout", "0.5", NULL };
+	struct tl_proc p;
+	struct tl_reply r, again;
+	tl_start(&p, db_labs[_i], args);
+	tl_get_within(p.port, "/db", 10 * model_slowness(), &r);
+	atomic_store(&proxy.mute, false);
+	tl_get_within(p.port, "/db", 10 * model_slowness(), &again);
+	tl_stop(&p);
+	proxy_stop();
+	double bound = 2 * 1.5 * model_slowness();
+	ck_assert_msg(r.status == 504 && strstr(r.body, "the query timed out: no answer") &&
+		      r.seconds >= 0.95 * 1.5 && r.seconds <= bound, "%s, a silent server: %s "
+		      "after %.3fs (expected 504 after 0.5 + 1 s, by %.2fs): %s", db_labs[_i],
+		      tl_outcome(&r, (char[64]){ 0 }, 64), r.seconds, bound, r.body);
+	ck_assert_msg(again.status == 200, "%s, the server back: /db %s: %s", db_labs[_i],
+		      tl_outcome(&again, (char[64]){ 0 }, 64), again.body);
+}
+END_TEST
+
+START_TEST(help_names_the_database_deadline)
+{
+	char cmd[512], out[4096];
+	snprintf(cmd, sizeof cmd, "%s/%s --help", tl_bin_dir(), db_labs[_i]);
+	FILE *f = popen(cmd, "r");
+	size_t n = fread(out, 1, sizeof out - 1, f);
+	out[n] = '\0';
+	ck_assert_int_eq(pclose(f), 0);
+	ck_assert_msg(strstr(out, "--db-timeout S"), "%s", out);
+}
+END_TEST
+
 /* The pool's turns, in this process's own hub against the suite's
  * cluster: a pool of one; "first" runs two queries in a row, while
  * "second" and "third" wait for the connection.  When first's query ends,
@@ -735,6 +834,10 @@ static Suite *db_suite(void)
 	tcase_add_test(tc, sigterm_answers_queries_still_waiting_for_a_connection);
 	tcase_add_test(tc, sigterm_cuts_short_queries_longer_than_the_grace);
 	tcase_add_test(tc, an_answer_split_in_two_does_not_stop_lab6);
+	tcase_add_loop_test(tc, a_database_that_never_answers_is_a_504_after_the_deadline, 0, 2);
+	tcase_add_loop_test(tc, a_query_longer_than_db_timeout_is_cancelled_by_the_server, 0, 2);
+	tcase_add_loop_test(tc, a_server_silent_mid_query_is_a_504_and_its_connection_dropped, 0, 2);
+	tcase_add_loop_test(tc, help_names_the_database_deadline, 0, 2);
 	tcase_add_test(tc, the_pool_hands_its_connection_over_in_turn);
 	tcase_add_loop_test(tc, a_lab_without_db_runs_and_removes_its_own_cluster, 0, 2);
 	tcase_add_test(tc, help_names_the_database_options);
