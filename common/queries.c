@@ -26,16 +26,32 @@ static void run_one(struct query_result *r)
 {
 	r->start = now();
 	r->error[0] = '\0';
-	r->ok = db_sleep(query_time, r->error, sizeof r->error) == 0;
+	int rc = db_sleep(query_time, r->error, sizeof r->error);
+	r->ok = rc == 0;
+	r->timed_out = rc == DB_TIMED_OUT;
 	r->end = now();
+}
+
+/* A query not sent, after one that passed the deadline. */
+static void not_sent(struct query_result *r)
+{
+	double t = now();
+	*r = (struct query_result){ .start = t, .end = t,
+				    .error = "not sent: a query before it timed out" };
 }
 
 void sync_queries(struct queries *q)
 {
+	bool gave_up = false;
 	q->start = now();
 	q->n = QUERIES;
-	for (int i = 0; i < QUERIES; i++)
-		run_one(&q->r[i]);
+	for (int i = 0; i < QUERIES; i++) {
+		if (gave_up)
+			not_sent(&q->r[i]);
+		else
+			run_one(&q->r[i]);
+		gave_up |= q->r[i].timed_out;
+	}
 }
 
 /* $begin spawn-join: what one query fiber runs: one query into its result */
@@ -89,10 +105,12 @@ void queries_log(const struct queries *q, double elapsed)
 void queries_answer(struct http_response *res, const struct queries *q, double elapsed)
 {
 	int failed = 0;
+	bool timed_out = false;
 	const char *first = NULL;
 	for (int i = 0; i < q->n; i++)
 		if (!q->r[i].ok) {
 			failed++;
+			timed_out |= q->r[i].timed_out;
 			if (!first)
 				first = q->r[i].error;
 		}
@@ -100,7 +118,7 @@ void queries_answer(struct http_response *res, const struct queries *q, double e
 	if (failed == 0) {
 		http_printf(res, "{\"code\": 0, \"message\": \"success\"");
 	} else {
-		res->status = 502;
+		res->status = timed_out ? 504 : 502;
 		http_printf(res, "{\"code\": 1, \"message\": \"%d of %d queries failed: ",
 			    failed, q->n);
 		http_json_string(res, first);

@@ -21,6 +21,7 @@ enum { QUERIES = 10 };
 struct query_result {
 	double start, end;	/* now() */
 	bool ok;
+	bool timed_out;		/* it failed at the database's deadline */
 	char error[256];	/* when not ok: what went wrong */
 };
 
@@ -34,6 +35,10 @@ struct queries {
 void queries_set_time(double seconds);
 double queries_time(void);
 
+/* One after another; the first that fails at the database's deadline
+ * ends them (the rest are not sent), as the exception that
+ * cursor.execute() raises would: a request waits for the deadline once,
+ * not ten times. */
 void sync_queries(struct queries *q);
 void async_queries(struct queries *q);
 
@@ -43,8 +48,9 @@ void async_queries(struct queries *q);
 void queries_log(const struct queries *q, double elapsed);
 
 /* The answer, /hello's JSON: {"code": 0, "message": "success", "data":
- * elapsed}, or code 1, status 502 and a message naming the first error
- * ("3 of 10 queries failed: cannot connect to the database: ..."). */
+ * elapsed}, or code 1, status 502 (504 when a query failed at the
+ * database's deadline) and a message naming the first error ("3 of 10
+ * queries failed: cannot connect to the database: ..."). */
 void queries_answer(struct http_response *res, const struct queries *q, double elapsed);
 
 #endif

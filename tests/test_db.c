@@ -15,24 +15,31 @@
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <libpq-fe.h>
 #include <linux/sockios.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "db.h"
 #include "dbmodel.h"
+#include "fiber.h"
+#include "io.h"
 #include "pgcluster.h"
 #include "profile.h"
 #include "testlib.h"
@@ -273,6 +280,410 @@ START_TEST(sigterm_cuts_short_queries_longer_than_the_grace)
 		      "lab6: status 0x%x", status);
 	ck_assert_msg(r.status == 502 && strstr(r.body, "the server is stopping"),
 		      "the request in flight: %d %s", r.status, r.body);
+}
+END_TEST
+
+/* ---- a database that answers late, or never, and the pool's turns ---- */
+
+/* A TCP proxy on 127.0.0.1 in front of the suite's cluster (which listens
+ * on a Unix socket only), run by a thread of the test.  What libpq sends
+ * goes through at once; what the server answers goes through a message at
+ * a time, so that once a connection has started (its first ReadyForQuery)
+ * the proxy can hold the ReadyForQuery ('Z') that ends each answer for
+ * hold_z seconds -- an answer split in two, as TCP or TLS may deliver it --
+ * or, while mute is set, hold every message: a server that has stopped
+ * answering. */
+enum { PROXY_PAIRS = 32 };
+
+struct proxy_pair {
+	int client, server;	/* -1: a free slot */
+	char buf[65536];	/* from the server, not forwarded yet */
+	size_t len;
+	bool started;		/* the start-up's ReadyForQuery went through */
+	double release;		/* when the 'Z' held goes on (0: none held) */
+};
+
+struct pg_proxy {
+	int listen_fd, port, stop[2];
+	char path[108];		/* the cluster's socket */
+	double hold_z;
+	atomic_bool mute;
+	atomic_int held;	/* answers whose end it has held so far */
+	pthread_t thread;
+	struct proxy_pair pairs[PROXY_PAIRS];
+};
+
+static struct pg_proxy proxy;
+
+static bool send_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n <= 0)
+			return false;
+		p += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+/* Pass on the server's whole messages that may go now; false when the
+ * client is gone. */
+static bool proxy_forward(struct pg_proxy *px, struct proxy_pair *p)
+{
+	size_t off = 0;
+	while (p->len - off >= 5) {
+		const unsigned char *m = (const unsigned char *)p->buf + off;
+		size_t size = 1 + ((size_t)m[1] << 24 | (size_t)m[2] << 16 | (size_t)m[3] << 8 | m[4]);
+		if (p->len - off < size || (p->started && atomic_load(&px->mute)))
+			break;
+		if (m[0] == 'Z' && p->started && px->hold_z > 0) {
+			if (p->release == 0) {
+				p->release = now() + px->hold_z;
+				atomic_fetch_add(&px->held, 1);
+			}
+			if (now() < p->release)
+				break;
+			p->release = 0;
+		}
+		p->started |= m[0] == 'Z';
+		if (!send_all(p->client, m, size))
+			return false;
+		off += size;
+	}
+	memmove(p->buf, p->buf + off, p->len - off);
+	p->len -= off;
+	return true;
+}
+
+static void proxy_close(struct proxy_pair *p)
+{
+	close(p->client);
+	close(p->server);
+	p->client = p->server = -1;
+	p->len = 0;
+}
+
+/* A new client: a connection of its own to the cluster's socket. */
+static void proxy_accept(struct pg_proxy *px)
+{
+	int c = accept4(px->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (c < 0)
+		return;
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	snprintf(a.sun_path, sizeof a.sun_path, "%s", px->path);
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	for (int i = 0; i < PROXY_PAIRS; i++)
+		if (px->pairs[i].client < 0) {
+			if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a) != 0)
+				break;
+			px->pairs[i] = (struct proxy_pair){ .client = c, .server = s };
+			return;
+		}
+	close(c);
+	if (s >= 0)
+		close(s);
+}
+
+/* Move what came on the pair's sockets; false when it has ended. */
+static bool proxy_pump(struct pg_proxy *px, struct proxy_pair *p, short from_client,
+		       short from_server)
+{
+	char buf[8192];
+	if (from_client) {
+		ssize_t n = read(p->client, buf, sizeof buf);
+		if (n <= 0 || !send_all(p->server, buf, (size_t)n))
+			return false;
+	}
+	if (from_server) {
+		ssize_t n = read(p->server, p->buf + p->len, sizeof p->buf - p->len);
+		if (n <= 0)
+			return false;
+		p->len += (size_t)n;
+	}
+	return proxy_forward(px, p);
+}
+
+/* Milliseconds until the proxy must look again: a held message to let go. */
+static int proxy_timeout(const struct pg_proxy *px)
+{
+	int ms = -1;
+	for (int i = 0; i < PROXY_PAIRS; i++) {
+		const struct proxy_pair *p = &px->pairs[i];
+		if (p->client < 0 || p->len == 0)
+			continue;
+		int t = p->release > 0 ? (int)((p->release - now()) * 1000) + 1 : 10;
+		t = t < 0 ? 0 : t;
+		ms = ms < 0 || t < ms ? t : ms;
+	}
+	return ms;
+}
+
+static void *proxy_run(void *arg)
+{
+	struct pg_proxy *px = arg;
+	for (;;) {
+		struct pollfd fds[2 + 2 * PROXY_PAIRS] = {
+			{ .fd = px->stop[0], .events = POLLIN },
+			{ .fd = px->listen_fd, .events = POLLIN },
+		};
+		for (int i = 0; i < PROXY_PAIRS; i++) {
+			struct proxy_pair *p = &px->pairs[i];
+			fds[2 + 2 * i] = (struct pollfd){ .fd = p->client, .events = POLLIN };
+			fds[3 + 2 * i] = (struct pollfd){ .fd = p->server,
+				.events = p->len < sizeof p->buf ? POLLIN : 0 };
+		}
+		if (poll(fds, 2 + 2 * PROXY_PAIRS, proxy_timeout(px)) < 0 && errno != EINTR)
+			break;
+		if (fds[0].revents)
+			break;
+		for (int i = 0; i < PROXY_PAIRS; i++) {
+			struct proxy_pair *p = &px->pairs[i];
+			if (p->client >= 0 && !proxy_pump(px, p, fds[2 + 2 * i].revents,
+							  fds[3 + 2 * i].revents))
+				proxy_close(p);
+		}
+		if (fds[1].revents & POLLIN)
+			proxy_accept(px);
+	}
+	for (int i = 0; i < PROXY_PAIRS; i++)
+		if (px->pairs[i].client >= 0)
+			proxy_close(&px->pairs[i]);
+	return NULL;
+}
+
+/* The value of keyword in the suite's conninfo, in out. */
+static void conninfo_value(const char *keyword, char *out, size_t len)
+{
+	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+	out[0] = '\0';
+	for (PQconninfoOption *o = opts; o && o->keyword; o++)
+		if (strcmp(o->keyword, keyword) == 0 && o->val)
+			snprintf(out, len, "%s", o->val);
+	PQconninfoFree(opts);
+}
+
+/* Start the proxy; the conninfo a lab reaches the cluster by through it,
+ * in db (no TLS nor GSS: their one-byte answers are not messages). */
+static void proxy_start(double hold_z, char *db, size_t len)
+{
+	char host[256], port[16], user[64], dbname[64];
+	conninfo_value("host", host, sizeof host);
+	conninfo_value("port", port, sizeof port);
+	conninfo_value("user", user, sizeof user);
+	conninfo_value("dbname", dbname, sizeof dbname);
+	memset(&proxy, 0, sizeof proxy);
+	for (int i = 0; i < PROXY_PAIRS; i++)
+		proxy.pairs[i].client = proxy.pairs[i].server = -1;
+	int n = snprintf(proxy.path, sizeof proxy.path, "%s/.s.PGSQL.%s", host,
+			 port[0] ? port : "5432");
+	ck_assert_msg(n < (int)sizeof proxy.path, "the cluster's socket path is too long: %s", host);
+	proxy.hold_z = hold_z;
+	proxy.listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t alen = sizeof a;
+	ck_assert(proxy.listen_fd >= 0 && bind(proxy.listen_fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+		  listen(proxy.listen_fd, 64) == 0 &&
+		  getsockname(proxy.listen_fd, (struct sockaddr *)&a, &alen) == 0);
+	proxy.port = ntohs(a.sin_port);
+	ck_assert_int_eq(pipe2(proxy.stop, O_CLOEXEC), 0);
+	ck_assert_int_eq(pthread_create(&proxy.thread, NULL, proxy_run, &proxy), 0);
+	snprintf(db, len, "host=127.0.0.1 port=%d user=%s dbname=%s sslmode=disable "
+		 "gssencmode=disable", proxy.port, user, dbname);
+}
+
+static void proxy_stop(void)
+{
+	ck_assert_int_eq(write(proxy.stop[1], "x", 1), 1);
+	pthread_join(proxy.thread, NULL);
+	close(proxy.listen_fd);
+	close(proxy.stop[0]);
+	close(proxy.stop[1]);
+}
+
+/* An answer that comes in two parts -- the result, then, 2.5 s later, the
+ * ReadyForQuery that ends it -- must not stop the hub: a /hello sent while
+ * the end is held takes its usual M (0.04 s here).  A driver that asks
+ * libpq for the next result while it is still on its way waits in libpq's
+ * own poll(), and every fiber with it, until the end comes. */
+START_TEST(an_answer_split_in_two_does_not_stop_lab6)
+{
+	const double hold = 2.5;
+	char db[600];
+	proxy_start(hold, db, sizeof db);
+	const char *args[] = { "-b", "127.0.0.1:0", "--db", db, "--delay-scale", "0.1", NULL };
+	struct tl_proc p;
+	struct tl_reply hello, r;
+	tl_start(&p, "lab6", args);
+	double t0 = now();
+	int fd = tl_connect(p.port);
+	const char *get = "GET /db?spawn=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+	ck_assert_int_eq(write(fd, get, strlen(get)), (ssize_t)strlen(get));
+	/* the proxy holds the end of a query's answer: proof, where a sleep is a guess */
+	for (double end = t0 + 10 * model_slowness(); !atomic_load(&proxy.held) && now() < end; )
+		usleep(1000);
+	bool held = atomic_load(&proxy.held) > 0;
+	if (held)
+		tl_get_within(p.port, "/hello", 10, &hello);
+	tl_read_reply(fd, t0, 10 * model_slowness() + hold, &r);
+	close(fd);
+	tl_stop(&p);
+	proxy_stop();
+	ck_assert_msg(held, "lab6 sent no query through the proxy");
+	double bound = fmin(0.5 * hold * model_slowness(), 0.8 * hold);
+	ck_assert_msg(hello.status == 200 && hello.seconds <= bound, "/hello took %.3fs (%d) "
+		      "while the end of a query's answer was held for %.1fs; expected no more "
+		      "than %.2fs: the driver waited for it in libpq, not in the hub",
+		      hello.seconds, hello.status, hold, bound);
+	ck_assert_msg(r.status == 200 && r.seconds >= 0.95 * hold, "/db?spawn=1 through the "
+		      "proxy: %d after %.3fs: %s", r.status, r.seconds, r.body);
+}
+END_TEST
+
+/* A server that takes the connection and never says a word (a listening
+ * socket nobody accepts on: the kernel completes the handshake): /db
+ * answers 504 once the deadline (5 s by default) has passed, naming what
+ * happened, and the first query that passes it ends the request -- not
+ * ten deadlines, one after another.  The lab goes on serving. */
+START_TEST(a_database_that_never_answers_is_a_504_after_the_deadline)
+{
+	const double deadline = 5;
+	int mute = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t alen = sizeof a;
+	ck_assert(mute >= 0 && bind(mute, (struct sockaddr *)&a, sizeof a) == 0 &&
+		  listen(mute, 64) == 0 && getsockname(mute, (struct sockaddr *)&a, &alen) == 0);
+	char db[128];
+	snprintf(db, sizeof db, "host=127.0.0.1 port=%d dbname=postgres", ntohs(a.sin_port));
+	struct tl_proc p;
+	struct tl_reply r, hello;
+	double bound = 2 * deadline * model_slowness();
+	start(&p, db_labs[_i], db, NULL, NULL);
+	tl_get_within(p.port, "/db", bound + 1, &r);
+	tl_get_within(p.port, "/hello", 5 * model_slowness(), &hello);
+	int status;
+	double took;
+	tl_terminate(&p, 5, &status, &took);
+	close(p.out);
+	close(p.err);
+	close(mute);
+	ck_assert_msg(r.status == 504 && strstr(r.body, "\"code\": 1, \"message\": \"10 of 10 "
+		      "queries failed: cannot connect to the database: no answer") &&
+		      r.seconds >= 0.95 * deadline && r.seconds <= bound,
+		      "%s, a server that never answers: %s after %.3fs, expected 504 naming it "
+		      "after the deadline of %.0fs (and no more than %.1fs): %s", db_labs[_i],
+		      tl_outcome(&r, (char[64]){ 0 }, 64), r.seconds, deadline, bound, r.body);
+	ck_assert_msg(hello.status == 200, "%s: /hello %d", db_labs[_i], hello.status);
+}
+END_TEST
+
+/* A query longer than --db-timeout is cancelled by the server itself
+ * (statement_timeout): 504 naming it, long before the query's 2 s. */
+START_TEST(a_query_longer_than_db_timeout_is_cancelled_by_the_server)
+{
+	struct tl_proc p;
+	struct tl_reply r;
+	const char *args[] = { "-b", "127.0.0.1:0", "--db", conninfo, "--delay-scale", "20",
+			       "--db-timeout", "0.5", NULL };	/* queries of 2 s */
+	tl_start(&p, db_labs[_i], args);
+	tl_get_within(p.port, "/db", 10 * model_slowness(), &r);
+	tl_stop(&p);
+	double bound = fmin(2 * (0.5 + 0.3) * model_slowness(), 1.9);	/* the query: 2 s */
+	ck_assert_msg(r.status == 504 && strstr(r.body, "the query timed out: ") &&
+		      strstr(r.body, "statement timeout") && r.seconds >= 0.45 && r.seconds <= bound,
+		      "%s --db-timeout 0.5, queries of 2 s: %s after %.3fs (expected 504 by "
+		      "%.2fs): %s", db_labs[_i], tl_outcome(&r, (char[64]){ 0 }, 64), r.seconds,
+		      bound, r.body);
+}
+END_TEST
+
+/* A server that goes silent in the middle of a query (the proxy holds its
+ * answer): the lab gives up a second after --db-timeout, answers 504, and
+ * closes that connection -- its state is unknown -- so that the next /db,
+ * once the server answers again, runs on a new one. */
+START_TEST(a_server_silent_mid_query_is_a_504_and_its_connection_dropped)
+{
+	char db[600];
+	proxy_start(0, db, sizeof db);
+	atomic_store(&proxy.mute, true);
+	const char *args[] = { "-b", "127.0.0.1:0", "--db", db, "--delay-scale", "0.1",
+			       "--db-timeout", "0.5", NULL };
+	struct tl_proc p;
+	struct tl_reply r, again;
+	tl_start(&p, db_labs[_i], args);
+	tl_get_within(p.port, "/db", 10 * model_slowness(), &r);
+	atomic_store(&proxy.mute, false);
+	tl_get_within(p.port, "/db", 10 * model_slowness(), &again);
+	tl_stop(&p);
+	proxy_stop();
+	double bound = 2 * 1.5 * model_slowness();
+	ck_assert_msg(r.status == 504 && strstr(r.body, "the query timed out: no answer") &&
+		      r.seconds >= 0.95 * 1.5 && r.seconds <= bound, "%s, a silent server: %s "
+		      "after %.3fs (expected 504 after 0.5 + 1 s, by %.2fs): %s", db_labs[_i],
+		      tl_outcome(&r, (char[64]){ 0 }, 64), r.seconds, bound, r.body);
+	ck_assert_msg(again.status == 200, "%s, the server back: /db %s: %s", db_labs[_i],
+		      tl_outcome(&again, (char[64]){ 0 }, 64), again.body);
+}
+END_TEST
+
+START_TEST(help_names_the_database_deadline)
+{
+	char cmd[512], out[4096];
+	snprintf(cmd, sizeof cmd, "%s/%s --help", tl_bin_dir(), db_labs[_i]);
+	FILE *f = popen(cmd, "r");
+	size_t n = fread(out, 1, sizeof out - 1, f);
+	out[n] = '\0';
+	ck_assert_int_eq(pclose(f), 0);
+	ck_assert_msg(strstr(out, "--db-timeout S"), "%s", out);
+}
+END_TEST
+
+/* The pool's turns, in this process's own hub against the suite's
+ * cluster: a pool of one; "first" runs two queries in a row, while
+ * "second" and "third" wait for the connection.  When first's query ends,
+ * the connection is second's, then third's: first's next query asked
+ * after them and goes last -- it must not take the connection it has just
+ * given back, ahead of those already waiting.  (Check runs each test in a
+ * process of its own: the patches end with it.) */
+struct turn {
+	const char *name;
+	int queries;
+};
+static char turn_order[128], turn_error[300];
+
+static void take_turns(void *arg)
+{
+	const struct turn *t = arg;
+	for (int i = 0; i < t->queries; i++) {
+		char err[256];
+		if (db_sleep(0.05, err, sizeof err) != 0 && !turn_error[0])
+			snprintf(turn_error, sizeof turn_error, "%s: %s", t->name, err);
+		size_t used = strlen(turn_order);
+		snprintf(turn_order + used, sizeof turn_order - used, "%s%s", used ? " " : "",
+			 t->name);
+	}
+}
+
+START_TEST(the_pool_hands_its_connection_over_in_turn)
+{
+	static const struct turn turns[] = { { "first", 2 }, { "second", 1 }, { "third", 1 } };
+	fiber *f[3];
+	db_configure(conninfo, 1);
+	db_patch();
+	io_patch();
+	for (int k = 0; k < 3; k++) {
+		f[k] = fiber_spawn(take_turns, (void *)&turns[k], turns[k].name);
+		ck_assert_ptr_nonnull(f[k]);
+	}
+	for (int k = 0; k < 3; k++)
+		fiber_join(f[k]);
+	db_close_all();
+	ck_assert_msg(!turn_error[0], "%s", turn_error);
+	ck_assert_msg(strcmp(turn_order, "first second third first") == 0, "the connection "
+		      "served: %s; in turn is: first second third first", turn_order);
 }
 END_TEST
 
@@ -626,6 +1037,12 @@ static Suite *db_suite(void)
 	tcase_add_loop_test(tc, a_connection_dropped_mid_query_is_named_and_replaced, 0, 2);
 	tcase_add_test(tc, sigterm_answers_queries_still_waiting_for_a_connection);
 	tcase_add_test(tc, sigterm_cuts_short_queries_longer_than_the_grace);
+	tcase_add_test(tc, an_answer_split_in_two_does_not_stop_lab6);
+	tcase_add_loop_test(tc, a_database_that_never_answers_is_a_504_after_the_deadline, 0, 2);
+	tcase_add_loop_test(tc, a_query_longer_than_db_timeout_is_cancelled_by_the_server, 0, 2);
+	tcase_add_loop_test(tc, a_server_silent_mid_query_is_a_504_and_its_connection_dropped, 0, 2);
+	tcase_add_loop_test(tc, help_names_the_database_deadline, 0, 2);
+	tcase_add_test(tc, the_pool_hands_its_connection_over_in_turn);
 	tcase_add_loop_test(tc, a_lab_without_db_runs_and_removes_its_own_cluster, 0, 2);
 	tcase_add_test(tc, help_names_the_database_options);
 	tcase_add_loop_test(tc, a_bad_option_is_a_usage_error, 0, 2);

@@ -1,5 +1,5 @@
 /*
- * dblab.c: --db, --pool, the private cluster, the /db route.
+ * dblab.c: --db, --pool, --db-timeout, the private cluster, the /db route.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +16,7 @@
 struct db_options {
 	const char *conninfo;	/* --db, or NULL */
 	int pool;
+	double timeout;		/* --db-timeout */
 	double scale;		/* --delay-scale, read and left for lab_main */
 	bool help;
 };
@@ -38,17 +39,21 @@ static const char *value_of(const char *name, int argc, char **argv, int *i)
 	return argv[++*i];
 }
 
-/* Take --db and --pool out of argv; the rest is lab_main's.  Returns the
- * new argc. */
+/* Take --db, --pool and --db-timeout out of argv; the rest is
+ * lab_main's.  Returns the new argc. */
 static int take_options(int argc, char **argv, struct db_options *o)
 {
-	*o = (struct db_options){ NULL, 10, 1.0, false };
+	*o = (struct db_options){ NULL, 10, DB_DEFAULT_TIMEOUT, 1.0, false };
 	int out = 1;
 	for (int i = 1; i < argc; i++) {
 		const char *v;
 		int from = i;
 		if ((v = value_of("--db", argc, argv, &i))) {
 			o->conninfo = v;
+			continue;
+		}
+		if ((v = value_of("--db-timeout", argc, argv, &i))) {
+			o->timeout = positive_arg(argv[0], "--db-timeout", v);
 			continue;
 		}
 		if ((v = value_of("--pool", argc, argv, &i))) {
@@ -105,7 +110,11 @@ int dblab_main(int argc, char **argv, const char *name, server_worker *worker,
 		       "                    a private cluster the lab starts and removes\n"
 		       "  --pool N          at most N connections to it in each worker\n"
 		       "                    process (default 10)\n"
-		       "  --delay-scale F   scales the queries' 0.1 s as well\n");
+		       "  --db-timeout S    seconds to connect, and that a query may run\n"
+		       "                    (the server cancels it); /db then answers 504\n"
+		       "                    (default %g)\n"
+		       "  --delay-scale F   scales the queries' 0.1 s as well\n",
+		       DB_DEFAULT_TIMEOUT);
 		return lab_main(argc, argv, name, "", worker, hello);	/* prints, exits */
 	}
 	/* before the cluster: a typo costs nothing */
@@ -121,10 +130,16 @@ int dblab_main(int argc, char **argv, const char *name, server_worker *worker,
 		}
 	}
 	db_configure(conninfo, o.pool);
+	db_set_timeout(o.timeout);
 	queries_set_time(0.1 * o.scale);
+	if (queries_time() >= o.timeout)
+		fprintf(stderr, "%s: each query sleeps %.3fs, and --db-timeout is %gs: every "
+			"query will time out (raise --db-timeout)\n", argv[0], queries_time(),
+			o.timeout);
 	lab_route("/db", query);
-	snprintf(style, sizeof style, "/db: %d queries of %.3fs, %s driver, pool of %d, on %s",
-		 QUERIES, queries_time(), db_patched() ? "cooperative" : "blocking", o.pool,
+	snprintf(style, sizeof style, "/db: %d queries of %.3fs, %s driver, pool of %d, "
+		 "deadline %gs, on %s", QUERIES, queries_time(),
+		 db_patched() ? "cooperative" : "blocking", o.pool, o.timeout,
 		 o.conninfo ? "the --db server" : pgcluster_dir());
 	int status = lab_main(argc, argv, name, style, worker, hello);
 	db_close_all();

@@ -5,6 +5,7 @@
  *   --db CONNINFO   use this PostgreSQL server (a libpq conninfo string)
  *                   instead of a private cluster
  *   --pool N        at most N connections to it (default 10)
+ *   --db-timeout S  the database's deadline (db.h; default 5 s)
  * -- and reads --delay-scale, which scales the queries' 0.1 s too.  With no
  * --db it starts a private cluster (pgcluster.h) for the lab's lifetime.
  * It routes /db to the query handler and hands the rest to lab_main(),
