@@ -202,11 +202,18 @@ bool tl_wait_gone(pid_t pid, double seconds)
 
 int tl_run(const char *prog, const char *const args[], char *err, size_t errlen)
 {
+	return tl_run_within(prog, args, 5, err, errlen);
+}
+
+int tl_run_within(const char *prog, const char *const args[], double seconds,
+		  char *err, size_t errlen)
+{
 	int out, efd, status = 0;
 	pid_t pid = spawn(prog, args, &out, &efd);
 	err[0] = '\0';
-	read_until(efd, "\n\n\n", 5, err, errlen);	/* all of it, until EOF */
-	ck_assert_msg(wait_exit(pid, 5, &status), "%s did not exit within 5 s", prog);
+	read_until(efd, "\n\n\n", seconds, err, errlen);	/* all of it, until EOF */
+	ck_assert_msg(wait_exit(pid, seconds, &status), "%s did not exit within %.0f s",
+		      prog, seconds);
 	close(out);
 	close(efd);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);

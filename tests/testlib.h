@@ -40,6 +40,10 @@ void tl_read_err(struct tl_proc *p, char *buf, size_t len);
 /* Run $LAB_BIN/prog to completion; its exit status, stderr in err. */
 int tl_run(const char *prog, const char *const args[], char *err, size_t errlen);
 
+/* The same, giving it `seconds` (a lab that starts a database first). */
+int tl_run_within(const char *prog, const char *const args[], double seconds,
+		  char *err, size_t errlen);
+
 /*
  * Signals are sent only to a process that is ready for them.  Until a
  * process has a handler for a signal (SigCgt in /proc/PID/status), or
