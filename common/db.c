@@ -4,8 +4,6 @@
  */
 #include <errno.h>
 #include <libpq-fe.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,41 +85,6 @@ static void copy_message(char *err, size_t errlen, const char *what, const char 
 	snprintf(err, errlen, "%s: %.*s", what, (int)n, msg);
 }
 
-/* The blocking driver's wait: poll(2) itself, as libpq does inside
- * PQexec(), so the whole process waits, every fiber with it; io_patch()
- * does not reach it.  1 ready, or -1 with errno: ETIMEDOUT at the
- * deadline, EINTR once io_abort() has been called.  A signal alone does
- * not end it.  Signals are let in only inside ppoll(), after the abort
- * flag has been read, as in io.c's blocking wait: a stop that comes just
- * before the wait still ends it. */
-static int poll_socket(int fd, int events, double deadline)
-{
-	struct pollfd p = { .fd = fd, .events = (events & FIBER_READ ? POLLIN : 0) |
-						(events & FIBER_WRITE ? POLLOUT : 0) };
-	sigset_t all, old;
-	sigfillset(&all);
-	for (;;) {
-		double left = deadline - now();
-		if (left <= 0) {
-			errno = ETIMEDOUT;
-			return -1;
-		}
-		struct timespec ts = timespec_of(left);
-		sigprocmask(SIG_BLOCK, &all, &old);
-		int n = -1;
-		errno = EINTR;
-		if (!io_aborted())
-			n = ppoll(&p, 1, &ts, &old);
-		int saved = errno;
-		sigprocmask(SIG_SETMASK, &old, NULL);
-		errno = saved;
-		if (n > 0)
-			return 1;
-		if (n < 0 && (errno != EINTR || io_aborted()))
-			return -1;
-	}
-}
-
 /* Wait on the connection's socket until the deadline: in poll(2), or,
  * in the patched driver, in io_wait() -- where libpq's own poll() would
  * wait, psycogreen's callback waits in gevent's hub.  1, or -1 with errno
@@ -133,7 +96,10 @@ static int wait_socket(PGconn *pg, int events, double deadline)
 		errno = EBADF;
 		return -1;
 	}
-	return patched ? io_wait(fd, events, deadline) : poll_socket(fd, events, deadline);
+	/* unpatched, poll(2) itself, as libpq does inside PQexec(): the whole
+	 * process waits, every fiber with it, though io_patch() has run */
+	return patched ? io_wait(fd, events, deadline)
+		       : io_wait_blocking(fd, events, deadline);
 }
 
 /* One wait on the socket, then read what came: 0, or -1 with errno

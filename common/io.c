@@ -185,12 +185,12 @@ static int listed_hub_wait(int fd, int events, double timeout)
 	return r;
 }
 
-int io_wait(int fd, int events, double deadline)
+static int wait_in(bool hub, int fd, int events, double deadline)
 {
 	for (;;) {
 		double timeout = time_left(deadline);
-		int r = patched ? listed_hub_wait(fd, events, timeout)
-				: poll_wait(fd, events, timeout);
+		int r = hub ? listed_hub_wait(fd, events, timeout)
+			    : poll_wait(fd, events, timeout);
 		if (r >= 0) {
 			if (r == 0)
 				errno = ETIMEDOUT;
@@ -199,9 +199,19 @@ int io_wait(int fd, int events, double deadline)
 		/* A patched wait ends early only when it is meant to.  A
 		 * signal that does not cut IO short -- SIGTERM's grace period,
 		 * say -- must not drop the request: wait on. */
-		if (patched || errno != EINTR || io_aborted())
+		if (hub || errno != EINTR || io_aborted())
 			return -1;
 	}
+}
+
+int io_wait(int fd, int events, double deadline)
+{
+	return wait_in(patched, fd, events, deadline);
+}
+
+int io_wait_blocking(int fd, int events, double deadline)
+{
+	return wait_in(false, fd, events, deadline);
 }
 
 static bool would_block(void)

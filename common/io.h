@@ -51,8 +51,13 @@ struct fiber;
 void io_patch(void);
 bool io_patched(void);
 
-/* Wait until fd is ready (FIBER_READ / FIBER_WRITE): 1 ready, -1 errno. */
+/* Wait until fd is ready (FIBER_READ / FIBER_WRITE): 1 ready, -1 errno
+ * (ETIMEDOUT at the deadline; EINTR once io_abort() has been called). */
 int io_wait(int fd, int events, double deadline);
+
+/* The same in poll(2) even once io_patch() has run: the whole thread
+ * waits.  For a driver nobody patched (db.c before db_patch()). */
+int io_wait_blocking(int fd, int events, double deadline);
 
 /* Accept one connection as a non-blocking socket, or -1 with errno. */
 int io_accept(int listen_fd);
