@@ -4,7 +4,8 @@
 #   make lab4       build one lab (then: ./lab4)
 #   make test       build, then run the Check suites (same as: make check),
 #                   first as built, then again under ASan + UBSan (make asan),
-#                   and the ones that run threads under TSan (make tsan)
+#                   and the ones that run threads under TSan (make tsan);
+#                   it builds on JOBS cores (default: all), runs on one
 #   make grade      score the labs against the model: one line a check, then
 #                   "Score: N/M" (LAB=lab3 for one lab, RESULTS=FILE for a
 #                   Gradescope results.json; see grade/)
@@ -145,10 +146,14 @@ test-here: $(PROGRAMS) $(TEST_BIN)
 		echo "== $$t"; LAB_BIN=$(BIN) $$t || exit 1; \
 	done
 
-# The suites run one after another even under make -j: timing checks are
-# built to survive a busy machine, but there is no need to make it busy.
-test check: $(PROGRAMS) $(TEST_BIN) $(BUILD)/tests/grade $(BUILD)/tests/valgrind_labs \
-	    $(BUILD)/browser/lab3-on-sync
+# Everything make test runs is built first, on every core (JOBS), then the
+# suites run one after another even under make -j: timing checks are built
+# to survive a busy machine, but there is no need to make it busy.
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+test check:
+	@$(MAKE) --no-print-directory -j$(JOBS) $(PROGRAMS) $(TEST_BIN) $(BUILD)/tests/grade \
+		$(BUILD)/tests/valgrind_labs $(BUILD)/browser/lab3-on-sync $(BUILD)/fuzz/fuzz_http \
+		asan-build tsan-build
 	@$(MAKE) --no-print-directory -j1 test-here asan tsan grade-selftest handout-selftest \
 		valgrind fuzz test-browser notes-check
 

@@ -223,22 +223,20 @@ fence { next }
 	if (index(s, "`")) { carry = substr(s, index(s, "`")); carryline = at }
 }' $NOTES >"$TMP/names"
 
-while IFS='|' read -r file line name span; do
-	case $span in
-	@*)
-		src=${span#@}
-		if [ ! -f "$src" ]; then
-			problem "$file:$line: \`$src\`: no such file"
-		elif ! called "$src" | grep -qx "$name"; then
-			problem "$file:$line: \`$name\` is not a function in $src"
-		fi
-		;;
-	*)
-		grep -qx "$name" "$TMP/code-names" ||
-			problem "$file:$line: \`$span\`: no $name() in common/, lab*/ or tools/"
-		;;
-	esac
-done <"$TMP/names"
+# A name with no file beside it is looked up in one pass ...
+awk -F'|' 'NR == FNR { code[$0] = 1; next }
+$4 !~ /^@/ && !($3 in code) { printf "%s:%d: `%s`: no %s() in common/, lab*/ or tools/\n", $1, $2, $4, $3 }' \
+	"$TMP/code-names" "$TMP/names" >>"$TMP/problems"
+# ... and one with its file against what that file calls, made once a file.
+grep '|@' "$TMP/names" | sort -t'|' -k4,4 | while IFS='|' read -r file line name span; do
+	src=${span#@}
+	if [ ! -f "$src" ]; then
+		problem "$file:$line: \`$src\`: no such file"
+		continue
+	fi
+	[ "$src" = "${made:-}" ] || { called "$src" >"$TMP/calls"; made=$src; }
+	grep -qx "$name" "$TMP/calls" || problem "$file:$line: \`$name\` is not a function in $src"
+done
 
 # ---- (c) the English notes and their Chinese twins ----
 
@@ -459,18 +457,24 @@ fence { next }
 		if (t !~ /^[a-z]+:/) printf "%s|%d|%s\n", FILENAME, FNR, t
 	}
 }' $NOTES >"$TMP/links"
+# Files first, one test each; then each anchor against its file's headings,
+# made once a file.
 while IFS='|' read -r file line target; do
 	path=${target%%#*}
-	anchor=
-	case $target in *#*) anchor=${target#*#} ;; esac
 	dest=$file
-	[ -z "$path" ] || dest=$(dirname "$file")/$path
+	case $file in */*) dir=${file%/*} ;; *) dir=. ;; esac
+	[ -z "$path" ] || dest=$dir/$path
 	if [ ! -e "$dest" ]; then
 		problem "$file:$line: ($target): no such file $dest"
-	elif [ -n "$anchor" ] && ! slugs "$dest" | grep -qxF -- "$anchor"; then
-		problem "$file:$line: ($target): no heading in $dest has the anchor #$anchor"
+	else
+		case $target in *#*) echo "$dest|${target#*#}|$file|$line|$target" ;; esac
 	fi
-done <"$TMP/links"
+done <"$TMP/links" | sort -t'|' -k1,1 >"$TMP/anchors"
+while IFS='|' read -r dest anchor file line target; do
+	[ "$dest" = "${made:-}" ] || { slugs "$dest" >"$TMP/slugs"; made=$dest; }
+	grep -qxF -- "$anchor" "$TMP/slugs" ||
+		problem "$file:$line: ($target): no heading in $dest has the anchor #$anchor"
+done <"$TMP/anchors"
 
 # ---- (f) names in code spans ----
 
@@ -505,10 +509,9 @@ fence { next }
 			printf "%s|%d|%s\n", FILENAME, FNR, name
 	}
 }' $NOTES >"$TMP/spans"
-while IFS='|' read -r file line name; do
-	grep -qxF "$name" "$TMP/words" ||
-		problem "$file:$line: \`$name\`: no such name in the kit's code, Makefile or scripts"
-done <"$TMP/spans"
+awk -F'|' 'NR == FNR { word[$0] = 1; next }
+!($3 in word) { printf "%s:%d: `%s`: no such name in the kit'"'"'s code, Makefile or scripts\n", $1, $2, $3 }' \
+	"$TMP/words" "$TMP/spans" >>"$TMP/problems"
 
 # ---- (g) line numbers ----
 

@@ -6,9 +6,18 @@
 set -eu
 grader=$(realpath "$1")
 top=$(pwd)
+built=$(dirname "$(dirname "$grader")")	# the build folder the grader is in
 scratch=$(mktemp -d /tmp/workerlab-selftest-XXXXXX)
 trap 'rm -rf "$scratch"' EXIT INT TERM
 failures=0
+
+# copy_tree DIR: the sources and the tree's own objects, times kept, so
+# that a variant's make compiles only the file its edit touched.
+copy_tree() {
+	cp -a "$top/Makefile" "$top/common" "$top/tools" "$top"/lab[1-6]-* "$1"/
+	mkdir -p "$1/build"
+	[ ! -d "$built/common" ] || cp -a "$built/common" "$built"/lab[1-6]-* "$1/build"/
+}
 
 # variant NAME LAB FILE SED-EXPRESSION LOST-CHECK...
 # Grades LAB built with FILE edited; it must lose exactly the LOST-CHECKs,
@@ -19,7 +28,7 @@ variant() {
 	shift 4
 	dir=$scratch/$name
 	mkdir -p "$dir"
-	cp -r "$top/Makefile" "$top/common" "$top/tools" "$top"/lab[1-6]-* "$dir"/
+	copy_tree "$dir"
 	sed -i "$edit" "$dir/$file"
 	if cmp -s "$top/$file" "$dir/$file"; then
 		echo "grade-selftest: $name: the edit changed nothing in $file"; exit 1
@@ -126,7 +135,7 @@ calibration() {
 		verdict="no summary line"
 	slow=$scratch/lab1-slow
 	mkdir -p "$slow"
-	cp -r "$top/Makefile" "$top/common" "$top/tools" "$top"/lab[1-4]-* "$slow"/
+	copy_tree "$slow"
 	sed -i 's/#include "util.h"/#include "util.h"\n#include <unistd.h>/; s/sync_download(&d);/usleep(450000); sync_download(\&d);/' \
 		"$slow/lab1-sync/main.c"
 	make -s -C "$slow" BUILD=build lab1 >/dev/null
