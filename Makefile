@@ -222,7 +222,7 @@ $(BUILD)/tests/valgrind_labs: $(BUILD)/tests/valgrind_labs.o $(TESTLIB_O) $(COMM
 $(BUILD)/tests/grade: $(BUILD)/tests/grade.o $(TESTLIB_O) $(GRADER_O)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
-grade-selftest: $(BUILD)/tests/grade
+grade-selftest: $(PROGRAMS) $(BUILD)/tests/grade
 	@sh tools/grade-selftest.sh $(BUILD)/tests/grade
 
 # The handout and the autograder are made from the sources as they are;

@@ -16,7 +16,9 @@ failures=0
 copy_tree() {
 	cp -a "$top/Makefile" "$top/common" "$top/tools" "$top"/lab[1-6]-* "$1"/
 	mkdir -p "$1/build"
-	[ ! -d "$built/common" ] || cp -a "$built/common" "$built"/lab[1-6]-* "$1/build"/
+	for d in "$built"/common "$built"/lab[1-6]-*; do
+		[ ! -d "$d" ] || cp -a "$d" "$1/build"/
+	done
 }
 
 # variant NAME LAB FILE SED-EXPRESSION LOST-CHECK...
