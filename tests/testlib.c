@@ -291,6 +291,80 @@ bool tl_wait_taken(pid_t pid, int sig, double seconds)
 	return true;
 }
 
+/* The text of a /proc file, NUL-terminated, and its length (0: none). */
+static size_t read_proc(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	size_t n = f ? fread(buf, 1, len - 1, f) : 0;
+	buf[n] = '\0';
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/* Is this /proc/PID/status line one a stuck process is described by:
+ * its state and its signal masks? */
+static bool is_described_field(const char *line)
+{
+	static const char *const fields[] = {
+		"State:", "SigPnd:", "ShdPnd:", "SigBlk:", "SigIgn:", "SigCgt:",
+	};
+	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+		if (strncmp(line, fields[i], strlen(fields[i])) == 0)
+			return true;
+	return false;
+}
+
+/* One line per thread of pid: its state and what it waits in (wchan). */
+static void describe_threads(pid_t pid, int indent)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	for (struct dirent *e; d && (e = readdir(d)); ) {
+		if (e->d_name[0] == '.')
+			continue;
+		char file[400], stat[512], wchan[64];
+		snprintf(file, sizeof file, "%s/%s/stat", path, e->d_name);
+		read_proc(file, stat, sizeof stat);
+		snprintf(file, sizeof file, "%s/%s/wchan", path, e->d_name);
+		read_proc(file, wchan, sizeof wchan);
+		const char *paren = strrchr(stat, ')');
+		fprintf(stderr, "%*sthread %s: state %c, in %s\n", indent, "", e->d_name,
+			paren ? paren[2] : '?', wchan[0] ? wchan : "-");
+	}
+	if (d)
+		closedir(d);
+}
+
+/* What a process that did not end in time was doing, and every process
+ * below it: its name, its signal masks, each thread's wait.  Printed on
+ * stderr before it is killed, so that the failure says why. */
+static void describe_stuck(pid_t pid, int depth)
+{
+	char path[64], buf[4096];
+	int indent = 2 * depth;
+	snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+	size_t n = read_proc(path, buf, sizeof buf);
+	for (size_t i = 0; i + 1 < n; i++)
+		buf[i] = buf[i] ? buf[i] : ' ';
+	fprintf(stderr, "%*spid %d: %s\n", indent, "", (int)pid, buf);
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	read_proc(path, buf, sizeof buf);
+	for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+		if (is_described_field(line))
+			fprintf(stderr, "%*s  %s\n", indent, "", line);
+	describe_threads(pid, indent + 2);
+	pid_t kids[16];
+	int nkids = 0;
+	snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
+	read_proc(path, buf, sizeof buf);
+	for (char *kid = strtok(buf, " "); kid && nkids < 16; kid = strtok(NULL, " "))
+		kids[nkids++] = (pid_t)atoi(kid);
+	for (int i = 0; i < nkids && depth < 4; i++)
+		describe_stuck(kids[i], depth + 1);
+}
+
 bool tl_signal(struct tl_proc *p, int sig, double seconds, int *status, double *took)
 {
 	double start = now();
@@ -300,6 +374,10 @@ bool tl_signal(struct tl_proc *p, int sig, double seconds, int *status, double *
 	bool ok = wait_exit(p->pid, seconds, status);
 	*took = now() - start;
 	if (!ok) {
+		fprintf(stderr, "pid %d still there %.1f s after %s%s; what it and those "
+			"below it were doing:\n", (int)p->pid, *took, sig ? "SIG" : "the wait began",
+			sig ? sigabbrev_np(sig) : "");
+		describe_stuck(p->pid, 1);
 		kill(p->pid, SIGKILL);
 		wait_exit(p->pid, 5, status);
 	}
