@@ -263,10 +263,12 @@ asan-build:
 	$(MAKE) $(ASAN_VARS) all $(TESTS:%=build/asan/tests/test_%)
 
 # ThreadSanitizer over what runs threads -- the labs with --threads, under
-# test_workers, and the fiber runtime and the IO switch that every thread
-# uses (test_fiber, test_io) -- in a folder of its own.  Every process
-# writes its reports to $(TSAN_LOG).PID: a worker or a simulator ends with
-# _exit(), which would lose TSan's exit status, so the files decide.
+# test_workers, and the IO switch that every thread uses (test_io) -- and
+# over how the fiber runtime hands on a signal, which TSan changes
+# (test_fiber runs only that case in this build), in a folder of its own.
+# Every process writes its reports to $(TSAN_LOG).PID: a worker or a
+# simulator ends with _exit(), which would lose TSan's exit status, so the
+# files decide.
 # libcurl and libev are not instrumented; TSan does not need them to be,
 # and no report is suppressed.
 TSAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
@@ -274,12 +276,12 @@ TSAN_LOG := $(CURDIR)/build/tsan/report
 # tsan-build: the same, built and not run (make stress runs it each round).
 tsan-build:
 	$(MAKE) BUILD=build/tsan BIN=build/tsan CFLAGS="$(TSAN_FLAGS)" \
-		LDFLAGS="$(LDFLAGS) -fsanitize=thread" TESTS="io workers" \
-		all build/tsan/tests/test_io build/tsan/tests/test_workers
+		LDFLAGS="$(LDFLAGS) -fsanitize=thread" TESTS="fiber io workers" \
+		all build/tsan/tests/test_fiber build/tsan/tests/test_io build/tsan/tests/test_workers
 tsan:
 	@rm -f $(TSAN_LOG).*
 	$(MAKE) BUILD=build/tsan BIN=build/tsan CFLAGS="$(TSAN_FLAGS)" \
-		LDFLAGS="$(LDFLAGS) -fsanitize=thread" TESTS="io workers" \
+		LDFLAGS="$(LDFLAGS) -fsanitize=thread" TESTS="fiber io workers" \
 		TSAN_OPTIONS="log_path=$(TSAN_LOG) $(TSAN_OPTIONS)" test-here
 	@if ls $(TSAN_LOG).* >/dev/null 2>&1; then \
 		head -60 $(TSAN_LOG).*; echo "tsan: ThreadSanitizer reports above"; exit 1; \

@@ -19,9 +19,12 @@
  * never move between threads, and a fiber is used only in the thread that
  * spawned it (so is any cache of stacks).  Per process: only the SIGSEGV
  * handler that reports a stack overflow, each thread giving it a signal
- * stack of its own.  A fiber that calls a blocking system call blocks
- * every fiber of its thread: that is the lesson of lab 2, not a bug -- and
- * a sync worker's threads (--threads) do not change it.
+ * stack of its own.  A signal that comes while a fiber runs is handled
+ * before another fiber of its thread runs, in every build (under
+ * ThreadSanitizer a switch hands it on).  A fiber that calls a blocking
+ * system call blocks every fiber of its thread: that is the lesson of
+ * lab 2, not a bug -- and a sync worker's threads (--threads) do not
+ * change it.
  */
 #ifndef FIBER_H
 #define FIBER_H

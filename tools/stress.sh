@@ -11,7 +11,7 @@
 # the database labs, the simulator under a crowd -- and the grader; then,
 # with ASAN_BUILD, the same timing suites built with AddressSanitizer
 # (labs, stop, faults, workers, db), whose slower start widens every race;
-# then, with TSAN_BUILD, make tsan's two suites: ThreadSanitizer handles
+# then, with TSAN_BUILD, make tsan's suites: ThreadSanitizer handles
 # signals its own way, and how the threads stop is a race it can change.
 # The valgrind and fuzz stages are not timing checks and are left to
 # `make test`.  LOAD busy loops keep the cores occupied, as on a shared
@@ -76,7 +76,7 @@ while [ "$n" -le "$runs" ]; do
 	# "tsan ..." in the failures.
 	# shellcheck disable=SC2086  # $busy is a list of pids
 	[ -n "$tsan" ] && [ -n "$busy" ] && kill -STOP $busy
-	for t in ${tsan:+io workers}; do
+	for t in ${tsan:+fiber io workers}; do
 		echo "== tsan test_$t" >>"$log"
 		rm -f "$tsan_dir"/report.*
 		LAB_BIN=$tsan TSAN_OPTIONS="log_path=$tsan_dir/report" \
