@@ -10,7 +10,6 @@
  * checked on their own.
  */
 #include <check.h>
-#include <dirent.h>
 #include <poll.h>
 #include <errno.h>
 #include <signal.h>
@@ -28,36 +27,12 @@
 
 enum { MAXPIDS = 64 };
 
-/* The children of pid (of each of its threads), appended to out[n..max). */
-static int children(pid_t pid, pid_t *out, int n, int max)
-{
-	char path[64];
-	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
-	DIR *d = opendir(path);
-	struct dirent *e;
-	while (d && (e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		char file[sizeof path + sizeof e->d_name + 16];
-		snprintf(file, sizeof file, "%s/%s/children", path, e->d_name);
-		FILE *f = fopen(file, "r");
-		int child;
-		while (f && n < max && fscanf(f, "%d", &child) == 1)
-			out[n++] = child;
-		if (f)
-			fclose(f);
-	}
-	if (d)
-		closedir(d);
-	return n;
-}
-
 /* Every process below pid: children, their children, and so on. */
 static int descendants(pid_t pid, pid_t *out, int max)
 {
-	int n = children(pid, out, 0, max);
+	int n = tl_children(pid, out, 0, max);
 	for (int i = 0; i < n; i++)
-		n = children(out[i], out, n, max);
+		n = tl_children(out[i], out, n, max);
 	return n;
 }
 
@@ -158,7 +133,7 @@ START_TEST(workers_share_one_simulator)
 	wait_descendants(p.pid, 5, below);
 	pid_t keeper = tl_child_of(p.pid);
 	pid_t kids[MAXPIDS];
-	ck_assert_int_eq(children(keeper, kids, 0, MAXPIDS), 1);
+	ck_assert_int_eq(tl_children(keeper, kids, 0, MAXPIDS), 1);
 	tl_stop(&p);
 }
 END_TEST

@@ -161,19 +161,68 @@ void tl_read_err(struct tl_proc *p, char *buf, size_t len)
 	read_until(p->err, "\n\n\n\n", 1, buf, len);	/* all of it, until EOF */
 }
 
+/* The text of a /proc file, NUL-terminated, and its length (0: none). */
+static size_t read_proc(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	size_t n = f ? fread(buf, 1, len - 1, f) : 0;
+	buf[n] = '\0';
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/* The state letter in a /proc stat file (R, S, D, Z ...), or 0 when the
+ * process or thread is not there.  It follows the name, in parentheses,
+ * which may itself hold a ')'. */
+static char proc_state(const char *stat_path)
+{
+	char stat[512];
+	read_proc(stat_path, stat, sizeof stat);
+	const char *paren = strrchr(stat, ')');
+	return paren && paren[1] ? paren[2] : 0;
+}
+
 /* Is pid gone: no such process, or a zombie nobody has reaped yet? */
 bool tl_gone(pid_t pid)
 {
-	char path[64], stat[256];
+	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return true;
-	size_t n = fread(stat, 1, sizeof stat - 1, f);
-	fclose(f);
-	stat[n] = '\0';
-	const char *paren = strrchr(stat, ')');
-	return !paren || paren[2] == 'Z' || paren[2] == 'X';
+	char state = proc_state(path);
+	return state == 0 || state == 'Z' || state == 'X';
+}
+
+/* The threads of pid (their ids, from /proc/PID/task), at most max. */
+enum { MAX_THREADS = 256 };
+static int threads_of(pid_t pid, int *tids, int max)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	int n = 0;
+	for (struct dirent *e; d && n < max && (e = readdir(d)); )
+		if (e->d_name[0] != '.')
+			tids[n++] = atoi(e->d_name);
+	if (d)
+		closedir(d);
+	return n;
+}
+
+int tl_children(pid_t pid, pid_t *out, int n, int max)
+{
+	int tids[MAX_THREADS];
+	int threads = threads_of(pid, tids, MAX_THREADS);
+	for (int i = 0; i < threads; i++) {
+		char file[64];
+		snprintf(file, sizeof file, "/proc/%d/task/%d/children", (int)pid, tids[i]);
+		FILE *f = fopen(file, "r");
+		int child;
+		while (f && n < max && fscanf(f, "%d", &child) == 1)
+			out[n++] = child;
+		if (f)
+			fclose(f);
+	}
+	return n;
 }
 
 /* Wait up to `seconds` for pid to end; reap it when it is our child. */
@@ -291,17 +340,6 @@ bool tl_wait_taken(pid_t pid, int sig, double seconds)
 	return true;
 }
 
-/* The text of a /proc file, NUL-terminated, and its length (0: none). */
-static size_t read_proc(const char *path, char *buf, size_t len)
-{
-	FILE *f = fopen(path, "r");
-	size_t n = f ? fread(buf, 1, len - 1, f) : 0;
-	buf[n] = '\0';
-	if (f)
-		fclose(f);
-	return n;
-}
-
 /* Is this /proc/PID/status line one a stuck process is described by:
  * its state and its signal masks? */
 static bool is_described_field(const char *line)
@@ -318,23 +356,17 @@ static bool is_described_field(const char *line)
 /* One line per thread of pid: its state and what it waits in (wchan). */
 static void describe_threads(pid_t pid, int indent)
 {
-	char path[64];
-	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
-	DIR *d = opendir(path);
-	for (struct dirent *e; d && (e = readdir(d)); ) {
-		if (e->d_name[0] == '.')
-			continue;
-		char file[400], stat[512], wchan[64];
-		snprintf(file, sizeof file, "%s/%s/stat", path, e->d_name);
-		read_proc(file, stat, sizeof stat);
-		snprintf(file, sizeof file, "%s/%s/wchan", path, e->d_name);
+	int tids[MAX_THREADS];
+	int threads = threads_of(pid, tids, MAX_THREADS);
+	for (int i = 0; i < threads; i++) {
+		char file[64], wchan[64];
+		snprintf(file, sizeof file, "/proc/%d/task/%d/stat", (int)pid, tids[i]);
+		char state = proc_state(file);
+		snprintf(file, sizeof file, "/proc/%d/task/%d/wchan", (int)pid, tids[i]);
 		read_proc(file, wchan, sizeof wchan);
-		const char *paren = strrchr(stat, ')');
-		fprintf(stderr, "%*sthread %s: state %c, in %s\n", indent, "", e->d_name,
-			paren ? paren[2] : '?', wchan[0] ? wchan : "-");
+		fprintf(stderr, "%*sthread %d: state %c, in %s\n", indent, "", tids[i],
+			state ? state : '?', wchan[0] ? wchan : "-");
 	}
-	if (d)
-		closedir(d);
 }
 
 /* What a process that did not end in time was doing, and every process
@@ -356,11 +388,7 @@ static void describe_stuck(pid_t pid, int depth)
 			fprintf(stderr, "%*s  %s\n", indent, "", line);
 	describe_threads(pid, indent + 2);
 	pid_t kids[16];
-	int nkids = 0;
-	snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
-	read_proc(path, buf, sizeof buf);
-	for (char *kid = strtok(buf, " "); kid && nkids < 16; kid = strtok(NULL, " "))
-		kids[nkids++] = (pid_t)atoi(kid);
+	int nkids = tl_children(pid, kids, 0, 16);
 	for (int i = 0; i < nkids && depth < 4; i++)
 		describe_stuck(kids[i], depth + 1);
 }

@@ -98,6 +98,10 @@ bool tl_wait_gone(pid_t pid, double seconds);
 /* Is pid gone: no such process, or a zombie nobody has reaped yet? */
 bool tl_gone(pid_t pid);
 
+/* The children of pid, of each of its threads (a child belongs to the
+ * thread that forked it), appended to out[n..max); the new n. */
+int tl_children(pid_t pid, pid_t *out, int n, int max);
+
 /* How many fds pid has open (from /proc), or -1. */
 int tl_fd_count(pid_t pid);
 
