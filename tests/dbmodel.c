@@ -209,15 +209,7 @@ void check_db_clean_shutdown(const struct lab_model *m, struct verdict *v)
 		pm = 0;
 	if (f)
 		fclose(f);
-	int fds = tl_fd_count(p.pid);
-	int a = model_send_get(p.port, "/db");
-	/* accepted: its request has come, so it is answered through the stop */
-	tl_wait_fds(p.pid, fds + 1, 10 * model_slowness());
-	bool exited = tl_terminate(&p, 2 * bound, &status, &took);
-	if (a >= 0)
-		close(a);
-	close(p.out);
-	close(p.err);
+	bool exited = model_stop_in_flight(&p, "/db", 2 * bound, &status, &took);
 	struct stat st;
 	if (!exited)
 		return verdict(v, false, took, bound, "still running %.1fs after SIGTERM", took);

@@ -225,6 +225,21 @@ int model_send_get(int port, const char *path)
 	return fd;
 }
 
+bool model_stop_in_flight(struct tl_proc *p, const char *path, double seconds,
+			  int *status, double *took)
+{
+	int fds = tl_fd_count(p->pid);
+	int fd = model_send_get(p->port, path);
+	/* accepted: its request has come, so it is answered through the stop */
+	tl_wait_fds(p->pid, fds + 1, 10 * model_slowness());
+	bool exited = tl_terminate(p, seconds, status, took);
+	if (fd >= 0)
+		close(fd);
+	close(p->out);
+	close(p->err);
+	return exited;
+}
+
 /* Accept a connection within `seconds`, read the request, return the fd. */
 static int take_request(int listen_fd, double seconds)
 {
@@ -360,13 +375,7 @@ void check_clean_shutdown(const struct lab_model *m, struct verdict *v)
 
 	tl_start(&p, m->bin, scaled);
 	pid_t keeper = tl_child_of(p.pid), upstream = tl_child_of(keeper);
-	int a = model_send_get(p.port, "/hello");	/* a request in flight */
-	usleep(100000);
-	bool exited = tl_terminate(&p, 2 * bound, &status, &took);
-	if (a >= 0)
-		close(a);
-	close(p.out);
-	close(p.err);
+	bool exited = model_stop_in_flight(&p, "/hello", 2 * bound, &status, &took);
 	if (!exited)
 		return verdict(v, false, took, bound, "still running %.1fs after SIGTERM", took);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)

@@ -25,6 +25,8 @@
 
 #include <stdbool.h>
 
+struct tl_proc;		/* testlib.h */
+
 struct lab_model {
 	const char *bin;	/* lab1 */
 	const char *name;	/* lab1-sync */
@@ -73,6 +75,12 @@ void model_name_the_cause(const struct lab_model *m, struct verdict *v);
 /* Connect to port and send a GET for path; the socket, for reading later
  * (-1 if the request could not be sent). */
 int model_send_get(int port, const char *path);
+
+/* SIGTERM to p with a GET for path in flight: sent, and accepted (p holds
+ * one more fd) before the signal.  Waits up to `seconds` for p to end;
+ * whether it did, its status and the time it took, as tl_terminate says. */
+bool model_stop_in_flight(struct tl_proc *p, const char *path, double seconds,
+			  int *status, double *took);
 
 /* The check functions; each starts the lab from $LAB_BIN and stops it. */
 void check_answers_json(const struct lab_model *m, struct verdict *v);
